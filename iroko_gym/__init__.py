@@ -1,0 +1,26 @@
+"""iroko_gym: Gymnasium environments that control real systems, measured for real.
+
+Importing the package only registers environment ids (string entry points): nothing heavy
+(Mininet, pyroute2, torch, pandas) is imported until an environment is made.
+"""
+
+from __future__ import annotations
+
+from gymnasium.envs.registration import register, registry
+
+__version__ = "0.1.0"
+
+_ENVS = {
+    # Data-center congestion control on an emulated network (root needed from reset() on).
+    "dc-iroko-v0": ("iroko_gym.dc.env:DCEnv", {}),
+    # Same network, every host at full link rate: TCP alone does congestion control.
+    "dc-tcp-v0": ("iroko_gym.dc.env:DCEnv", {"rate_control": False}),
+    # Disk-cache admission/eviction on a file-access trace.
+    "Cache-v0": ("iroko_gym.cache.env:CacheEnv", {"cache_size_tb": 10.0}),
+    "Cache-large-v0": ("iroko_gym.cache.env:CacheEnv", {"cache_size_tb": 100.0}),
+    "Cache-continuous-v0": ("iroko_gym.cache.env:ContinuousCacheEnv", {"cache_size_tb": 10.0}),
+}
+
+for _env_id, (_entry, _kwargs) in _ENVS.items():
+    if _env_id not in registry:
+        register(id=_env_id, entry_point=_entry, kwargs=_kwargs)
