@@ -1,0 +1,146 @@
+"""Topology descriptions: immutable data, realised into a live network by one backend.
+
+A topology names its nodes locally (``h1``, ``s1``); the backend prepends the per-env prefix.
+Every switch port (one per link end on a switch) gets a bounded FIFO egress queue and the link
+rate, so the port list below is also the layout of the per-port observation features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from iroko_gym.errors import ConfigError
+
+MTU_BYTES = 1500
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """One end host: local name, index in action/throughput vectors, IPv4 address."""
+
+    name: str
+    index: int
+    ip: str
+    pod: int = 0
+    edge: int = 0
+
+
+@dataclass(frozen=True)
+class SwitchSpec:
+    """One switch; ``tier`` is informative (``edge``, ``agg``, ``core``, ``bridge``)."""
+
+    name: str
+    tier: str = "bridge"
+    pod: int = -1
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """A full-duplex link between two nodes with its capacity and per-port queue bound."""
+
+    a: str
+    b: str
+    capacity_mbps: float
+    queue_bytes: int
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    """The egress side of a link end that sits on a switch.
+
+    ``intf_index`` is the interface number on that switch (``<switch>-eth<intf_index>``; switch
+    interfaces count from 1 and host interfaces from 0, as in Mininet), ``peer`` the node at
+    the other end of the link.
+    """
+
+    switch: str
+    intf_index: int
+    peer: str
+    capacity_mbps: float
+    queue_bytes: int
+
+    @property
+    def local_intf(self) -> str:
+        return f"{self.switch}-eth{self.intf_index}"
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Nodes, links, capacities, queue sizes and the IP plan of an emulated network."""
+
+    name: str
+    hosts: tuple[HostSpec, ...]
+    switches: tuple[SwitchSpec, ...]
+    links: tuple[LinkSpec, ...]
+    params: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        names = [h.name for h in self.hosts] + [s.name for s in self.switches]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ConfigError(f"topology {self.name!r}: duplicate node names {dupes}")
+        known = set(names)
+        for link in self.links:
+            for end in (link.a, link.b):
+                if end not in known:
+                    raise ConfigError(f"topology {self.name!r}: link {link.a}-{link.b} names unknown node {end!r}")
+            if link.capacity_mbps <= 0:
+                raise ConfigError(f"topology {self.name!r}: link {link.a}-{link.b} capacity {link.capacity_mbps} Mbit/s must be > 0")
+            if link.queue_bytes < 2 * MTU_BYTES:
+                raise ConfigError(
+                    f"topology {self.name!r}: link {link.a}-{link.b} queue {link.queue_bytes} B is below two packets ({2 * MTU_BYTES} B)"
+                )
+        if [h.index for h in self.hosts] != list(range(len(self.hosts))):
+            raise ConfigError(f"topology {self.name!r}: host indices must be 0..{len(self.hosts) - 1} in order")
+
+    @cached_property
+    def switch_names(self) -> frozenset[str]:
+        return frozenset(s.name for s in self.switches)
+
+    @cached_property
+    def ports(self) -> tuple[PortSpec, ...]:
+        """Switch egress ports in a stable order: switches in declaration order, then interface number."""
+        counters: dict[str, int] = {}
+        by_switch: dict[str, list[PortSpec]] = {s.name: [] for s in self.switches}
+        for link in self.links:
+            for here, there in ((link.a, link.b), (link.b, link.a)):
+                idx = counters.get(here, 1 if here in by_switch else 0)
+                counters[here] = idx + 1
+                if here in by_switch:
+                    by_switch[here].append(PortSpec(here, idx, there, link.capacity_mbps, link.queue_bytes))
+        return tuple(p for s in self.switches for p in by_switch[s.name])
+
+    def host(self, name: str) -> HostSpec:
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        raise ConfigError(f"topology {self.name!r} has no host {name!r}; hosts are {[h.name for h in self.hosts]}")
+
+    def host_port(self, host: str) -> PortSpec:
+        """The switch port that faces ``host`` (its egress carries traffic *to* the host)."""
+        for p in self.ports:
+            if p.peer == host:
+                return p
+        raise ConfigError(f"host {host!r} is not attached to any switch in topology {self.name!r}")
+
+    def host_capacity_mbps(self, host: str) -> float:
+        return self.host_port(host).capacity_mbps
+
+    @property
+    def max_name_len(self) -> int:
+        return max(len(n) for n in [h.name for h in self.hosts] + [s.name for s in self.switches])
+
+
+def host_ip(index: int) -> str:
+    """Address of host ``index`` in the 10.0.0.0/8 plan (10.0.0.1, 10.0.0.2, ...)."""
+    n = index + 1
+    return f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+
+
+HOST_PREFIX_LEN = 8
+
+
+def queue_bytes_for(capacity_mbps: float, queue_ms: float) -> int:
+    """Queue bound that follows capacity: ``queue_ms`` of drain time at link rate, at least 2 packets."""
+    return max(2 * MTU_BYTES, int(capacity_mbps * 1e6 / 8 * queue_ms / 1000.0))
