@@ -1,0 +1,3 @@
+module iroko_gym/goben
+
+go 1.19
