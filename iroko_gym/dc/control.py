@@ -131,7 +131,8 @@ class TrafficManager:
             str(initial),
         ]
         if burst_bytes is not None:
-            argv += ["--burst-bytes", str(_check_int("burst_bytes", burst_bytes, 1, MAX_BURST_BYTES))]
+            burst = _check_int("burst_bytes", burst_bytes, 1, MAX_BURST_BYTES)
+            argv += ["--burst-bytes", str(burst)]
         if cleanup_on_exit:
             argv.append("--cleanup")
         argv += args
@@ -262,11 +263,13 @@ class TrafficManager:
             raise ActionError(f"rates {rates_bps!r} are not numbers") from exc
         if values.shape != (self._n,):
             raise ActionError(f"expected {self._n} rates (one per host), got shape {values.shape}")
-        bad = np.flatnonzero(~np.isfinite(values) | (values < MIN_RATE_BPS) | (values > MAX_RATE_BPS))
+        in_range = (values >= MIN_RATE_BPS) & (values <= MAX_RATE_BPS)  # False for NaN
+        bad = np.flatnonzero(~in_range)
         if bad.size:
             i = int(bad[0])
             raise ActionError(
-                f"rate {i} = {values[i]!r} bit/s must be finite and in {MIN_RATE_BPS}..{MAX_RATE_BPS}"
+                f"rate {i} = {float(values[i])!r} bit/s must be finite and in"
+                f" {MIN_RATE_BPS}..{MAX_RATE_BPS}"
             )
         return np.rint(values).astype(np.int64)
 
