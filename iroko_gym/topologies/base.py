@@ -99,17 +99,28 @@ class Topology:
         return frozenset(s.name for s in self.switches)
 
     @cached_property
+    def intf_indices(self) -> tuple[tuple[int, int], ...]:
+        """Interface number of each link's two ends (``a`` side, ``b`` side), in link order."""
+        counters: dict[str, int] = {}
+        out = []
+        for link in self.links:
+            ends = []
+            for node in (link.a, link.b):
+                idx = counters.get(node, 1 if node in self.switch_names else 0)
+                counters[node] = idx + 1
+                ends.append(idx)
+            out.append((ends[0], ends[1]))
+        return tuple(out)
+
+    @cached_property
     def ports(self) -> tuple[PortSpec, ...]:
         """Switch egress ports in a stable order: switches in declaration order, then interface number."""
-        counters: dict[str, int] = {}
         by_switch: dict[str, list[PortSpec]] = {s.name: [] for s in self.switches}
-        for link in self.links:
-            for here, there in ((link.a, link.b), (link.b, link.a)):
-                idx = counters.get(here, 1 if here in by_switch else 0)
-                counters[here] = idx + 1
+        for link, (ia, ib) in zip(self.links, self.intf_indices):
+            for here, idx, there in ((link.a, ia, link.b), (link.b, ib, link.a)):
                 if here in by_switch:
                     by_switch[here].append(PortSpec(here, idx, there, link.capacity_mbps, link.queue_bytes))
-        return tuple(p for s in self.switches for p in by_switch[s.name])
+        return tuple(p for s in self.switches for p in sorted(by_switch[s.name], key=lambda p: p.intf_index))
 
     def host(self, name: str) -> HostSpec:
         for h in self.hosts:

@@ -1,0 +1,217 @@
+"""Realise a ``Topology`` as a live Mininet network on a kernel without the Open vSwitch datapath.
+
+Hosts are Mininet hosts (network namespaces held by a shell).  Switches are Linux bridges in the
+root namespace (no controller, no OVS, no STP: the topologies built here are loop-free).  Every
+switch egress port gets a TBF qdisc: the link rate plus a bounded byte FIFO, which is the queue
+the collectors observe.  Everything carries the env's prefix and is recorded in its
+``Ownership`` before it is created, so a crash at any point leaves a record the next start can
+clean.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, Sequence
+
+from iroko_gym.dc.registry import Ownership, claim_prefix, reap_stale
+from iroko_gym.errors import DependencyError, EmulationError, PrivilegeError
+from iroko_gym.topologies.base import HOST_PREFIX_LEN, MTU_BYTES, PortSpec, Topology
+
+IFNAME_MAX = 15
+
+
+def require_root(what: str = "building the emulated network") -> None:
+    if os.geteuid() != 0:
+        raise PrivilegeError(
+            f"{what} needs root (network namespaces, veth links and qdiscs); "
+            "run as root, e.g. `sudo -E .venv/bin/python your_script.py`"
+        )
+
+
+def require_mininet() -> None:
+    try:
+        import mininet.net  # noqa: F401
+    except ImportError as exc:
+        raise DependencyError(
+            "the Python module 'mininet' is not importable; run ./install.sh "
+            "(installs Debian's mininet package and links it into .venv)"
+        ) from exc
+    if shutil.which("mnexec") is None:
+        raise DependencyError("'mnexec' is not on PATH; run ./install.sh (apt-get install mininet)")
+
+
+def available_congestion_controls() -> list[str]:
+    """TCP congestion controls the running kernel offers (built in: no module loading here)."""
+    return Path("/proc/sys/net/ipv4/tcp_available_congestion_control").read_text().split()
+
+
+def tbf_burst_bytes(rate_bps: float) -> int:
+    """Token bucket depth: 1 ms at line rate, at least two full packets."""
+    return max(2 * (MTU_BYTES + 14), int(rate_bps / 8 / 1000))
+
+
+def _bridge_switch_class() -> type:
+    """A Mininet switch that is a Linux bridge in the root namespace, built through netlink."""
+    from mininet.node import Switch
+    from pyroute2 import IPRoute
+
+    class BridgeSwitch(Switch):
+        def __init__(self, name: str, **params: Any) -> None:
+            params["inNamespace"] = False
+            super().__init__(name, **params)
+
+        def start(self, controllers: list) -> None:
+            with IPRoute() as ipr:
+                ipr.link("add", ifname=self.name, kind="bridge", br_stp_state=0)
+                (br,) = ipr.link_lookup(ifname=self.name)
+                for intf in self.intfList():
+                    if intf.name == "lo":
+                        continue
+                    (idx,) = ipr.link_lookup(ifname=intf.name)
+                    ipr.link("set", index=idx, master=br, state="up")
+                ipr.link("set", index=br, state="up")
+
+        def stop(self, deleteIntfs: bool = True) -> None:
+            with IPRoute() as ipr:
+                for idx in ipr.link_lookup(ifname=self.name):
+                    ipr.link("del", index=idx)
+            super().stop(deleteIntfs)
+
+    return BridgeSwitch
+
+
+class MininetBackend:
+    """One live emulated network; a context manager. ``close()`` is idempotent."""
+
+    def __init__(self, topology: Topology) -> None:
+        self.topology = topology
+        self.own: Ownership | None = None
+        self._net: Any = None
+        self._procs: list[subprocess.Popen] = []
+
+    # -- names ----------------------------------------------------------------------------------
+    @property
+    def prefix(self) -> str:
+        if self.own is None:
+            raise EmulationError("the network is not started")
+        return self.own.prefix
+
+    def node_name(self, local: str) -> str:
+        return self.prefix + local
+
+    def host_intf(self, host: str) -> str:
+        """Name of the host's interface inside its namespace."""
+        return f"{self.node_name(host)}-eth0"
+
+    def port_ifname(self, port: PortSpec) -> str:
+        return self.prefix + port.local_intf
+
+    @property
+    def port_ifnames(self) -> tuple[str, ...]:
+        return tuple(self.port_ifname(p) for p in self.topology.ports)
+
+    def host_pid(self, host: str) -> int:
+        return self._net.get(self.node_name(host)).pid
+
+    def host_netns_path(self, host: str) -> str:
+        return f"/proc/{self.host_pid(host)}/ns/net"
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Build the network; on any failure remove what was built and raise EmulationError."""
+        require_root()
+        require_mininet()
+        reap_stale()
+        self.own = claim_prefix()
+        longest = len(self.prefix) + self.topology.max_name_len + len("-eth") + 3
+        if longest > IFNAME_MAX:
+            self.close()
+            raise EmulationError(f"interface names would reach {longest} characters (kernel limit {IFNAME_MAX})")
+        # Record before creating, so that a crash in the middle still leaves a complete record.
+        self.own.add_links([self.node_name(s.name) for s in self.topology.switches] + list(self.port_ifnames))
+        try:
+            self._build()
+        except Exception as exc:
+            self.close()
+            if isinstance(exc, EmulationError):
+                raise
+            raise EmulationError(f"building topology {self.topology.name!r} failed: {exc}") from exc
+
+    def _build(self) -> None:
+        from mininet.log import setLogLevel
+        from mininet.net import Mininet
+        from mininet.topo import Topo
+
+        setLogLevel("error")
+        mtopo = Topo()
+        for h in self.topology.hosts:
+            mtopo.addHost(self.node_name(h.name), ip=f"{h.ip}/{HOST_PREFIX_LEN}")
+        for s in self.topology.switches:
+            mtopo.addSwitch(self.node_name(s.name))
+        for link, (ia, ib) in zip(self.topology.links, self.topology.intf_indices):
+            mtopo.addLink(self.node_name(link.a), self.node_name(link.b), port1=ia, port2=ib)
+        self._net = Mininet(topo=mtopo, switch=_bridge_switch_class(), controller=None, build=False,
+                            autoSetMacs=False, waitConnected=False)
+        self._net.build()
+        for host in self._net.hosts:
+            self.own.add_process(host.pid)
+        for sw in self._net.switches:
+            self.own.add_process(sw.pid)
+        self._net.start()
+        self._configure_hosts()
+        self._configure_ports()
+
+    def _configure_hosts(self) -> None:
+        for h in self.topology.hosts:
+            node = self._net.get(self.node_name(h.name))
+            out = node.cmd("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 && echo ok")
+            if "ok" not in out:
+                raise EmulationError(f"configuring host {h.name}: {out.strip()}")
+
+    def _configure_ports(self) -> None:
+        """Bounded FIFO + link rate on every switch egress port (root namespace, netlink)."""
+        from pyroute2 import IPRoute
+
+        with IPRoute() as ipr:
+            for port, ifname in zip(self.topology.ports, self.port_ifnames):
+                (idx,) = ipr.link_lookup(ifname=ifname)
+                rate_bps = int(port.capacity_mbps * 1e6)
+                ipr.tc("add", "tbf", index=idx, handle="1:", rate=f"{rate_bps}bit",
+                       burst=tbf_burst_bytes(rate_bps), limit=port.queue_bytes)
+                Path(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6").write_text("1")
+            for s in self.topology.switches:
+                Path(f"/proc/sys/net/ipv6/conf/{self.node_name(s.name)}/disable_ipv6").write_text("1")
+
+    def popen(self, host: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen:
+        """Start a process inside ``host``'s namespace and record it for teardown."""
+        proc = subprocess.Popen(["mnexec", "-da", str(self.host_pid(host)), *argv], **kwargs)
+        self._procs.append(proc)
+        self.own.add_process(proc.pid)
+        return proc
+
+    def close(self) -> None:
+        """Stop processes, tear the network down, remove the record. Safe to call twice."""
+        for proc in self._procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        self._procs.clear()
+        if self._net is not None:
+            net, self._net = self._net, None
+            try:
+                net.stop()
+            except Exception:  # noqa: BLE001 - the ownership record below removes what is left
+                pass
+        if self.own is not None:
+            own, self.own = self.own, None
+            own.remove_all()
+
+    def __enter__(self) -> MininetBackend:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,109 @@
+"""The live side of a DCEnv: emulated network + rate control + collectors + traffic, as one unit.
+
+``DCEnv`` talks only to the ``Network`` protocol below, so its logic is unit-tested on a fake
+(``iroko_gym.dc.fake``) and runs unchanged on the real emulation (``EmulatedNetwork``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Protocol
+
+import gevent
+import numpy as np
+
+from iroko_gym.dc.backend import MininetBackend
+from iroko_gym.dc.config import DCConfig
+from iroko_gym.dc.measurements import Snapshot
+from iroko_gym.dc.traffic.goben import FlowRecord
+from iroko_gym.dc.traffic.patterns import TrafficPattern
+from iroko_gym.topologies.base import Topology
+
+
+class Network(Protocol):
+    """What DCEnv needs from a running network."""
+
+    prefix: str
+    output_dir: Path
+
+    def start_episode(self, pattern: TrafficPattern) -> Path: ...
+    def apply_rates(self, rates_bps: np.ndarray) -> float: ...
+    def open_window(self) -> None: ...
+    def wait_until(self, deadline: float) -> None: ...
+    def close_window(self, applied_rates_bps: np.ndarray) -> Snapshot: ...
+    def traffic_running(self) -> bool: ...
+    def stop_episode(self) -> list[FlowRecord]: ...
+    def close(self) -> None: ...
+
+
+def default_output_dir(prefix: str) -> Path:
+    return Path(tempfile.gettempdir()) / "iroko_gym" / prefix
+
+
+class EmulatedNetwork:
+    """Mininet backend + C traffic manager + netlink collector + goben traffic, started together."""
+
+    def __init__(self, topology: Topology, config: DCConfig) -> None:
+        from iroko_gym.dc.collector import PortCollector
+        from iroko_gym.dc.control import TrafficManager
+        from iroko_gym.dc.traffic.runner import TrafficRunner
+
+        self._backend = MininetBackend(topology)
+        self._backend.start()
+        self._tm: TrafficManager | None = None
+        self._collector: PortCollector | None = None
+        self._traffic: TrafficRunner | None = None
+        try:
+            self.prefix = self._backend.prefix
+            self.output_dir = Path(config.output_dir) if config.output_dir else default_output_dir(self.prefix)
+            self._traffic = TrafficRunner(
+                topology, self._backend, self.output_dir, port=config.port, transport=config.transport,
+                congestion_control=config.congestion_control, duration_s=config.traffic_duration_s,
+            )
+            if config.rate_control:
+                targets = [(self._backend.host_netns_path(h.name), self._backend.host_intf(h.name)) for h in topology.hosts]
+                initial = int(max(topology.host_capacity_mbps(h.name) for h in topology.hosts) * 1e6)
+                self._tm = TrafficManager(targets, initial)
+                self._backend.own.add_process(self._tm.pid)
+            self._collector = PortCollector(topology, self._backend.port_ifnames, config.sample_interval_ms / 1000.0)
+            self._collector.start()
+            self._traffic.start_servers()
+        except BaseException:
+            self.close()
+            raise
+
+    def start_episode(self, pattern: TrafficPattern) -> Path:
+        return self._traffic.start_episode(pattern)
+
+    def apply_rates(self, rates_bps: np.ndarray) -> float:
+        return 0.0 if self._tm is None else self._tm.set_rates(rates_bps)
+
+    def open_window(self) -> None:
+        self._collector.open_window()
+
+    def wait_until(self, deadline: float) -> None:
+        remaining = deadline - time.monotonic()
+        if remaining > 0:
+            gevent.sleep(remaining)  # the collector greenlet samples meanwhile
+
+    def close_window(self, applied_rates_bps: np.ndarray) -> Snapshot:
+        return self._collector.close_window(applied_rates_bps)
+
+    def traffic_running(self) -> bool:
+        return self._traffic.poll()
+
+    def stop_episode(self) -> list[FlowRecord]:
+        return self._traffic.stop_episode()
+
+    def close(self) -> None:
+        """Stop traffic, rate control and collectors, then tear the network down. Idempotent."""
+        for part in (self._traffic, self._tm, self._collector):
+            if part is not None:
+                try:
+                    part.close()
+                except Exception:  # noqa: BLE001 - the backend's ownership record removes what is left
+                    pass
+        self._traffic = self._tm = self._collector = None
+        self._backend.close()

@@ -1,0 +1,158 @@
+"""Per-env ownership records: every link and process an env creates, so exactly those are removed.
+
+Each env gets a unique short prefix (``i`` + 4 hex digits) carried by every interface and bridge
+name it creates.  What it creates is written to ``/run/iroko_gym/<prefix>.json`` (tmpfs: gone at
+reboot) together with the owner's pid and start time.  ``close()`` removes the objects and the
+record; if the owner was killed (SIGKILL, OOM), the next env that starts finds the record of a
+dead owner and removes exactly what it lists.  There is never a broad sweep by name pattern.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from iroko_gym.errors import EmulationError
+
+RUN_DIR = Path(os.environ.get("IROKO_RUN_DIR", "/run/iroko_gym"))
+
+
+def process_start_time(pid: int) -> int | None:
+    """Kernel start time (clock ticks since boot) of ``pid``, or None if it does not exist.
+
+    Together with the pid it identifies a process across pid reuse.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # Field 2 (comm) may contain spaces and parentheses: split after its closing parenthesis.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[19])
+
+
+def _alive(pid: int, start: int) -> bool:
+    return process_start_time(pid) == start
+
+
+def _kill(pid: int, start: int) -> None:
+    if _alive(pid, start):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _wait_gone(procs: list[tuple[int, int]], timeout_s: float = 2.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while any(_alive(p, s) for p, s in procs) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _delete_links(names: list[str]) -> list[str]:
+    """Delete root-namespace links by name; returns the names that could not be deleted."""
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    failed = []
+    with IPRoute() as ipr:
+        for name in names:
+            idx = ipr.link_lookup(ifname=name)
+            if not idx:
+                continue
+            try:
+                ipr.link("del", index=idx[0])
+            except NetlinkError as exc:
+                if exc.code != 19:  # ENODEV: went away with its peer meanwhile
+                    failed.append(f"{name} ({exc})")
+    return failed
+
+
+@dataclass
+class Ownership:
+    """The record of one env: its prefix and everything it created in the root namespace."""
+
+    prefix: str
+    owner_pid: int
+    owner_start: int
+    links: list[str] = field(default_factory=list)
+    processes: list[tuple[int, int]] = field(default_factory=list)  # (pid, start time)
+
+    @property
+    def path(self) -> Path:
+        return RUN_DIR / f"{self.prefix}.json"
+
+    # -- recording --------------------------------------------------------------------------
+    def add_links(self, names: list[str]) -> None:
+        self.links.extend(n for n in names if n not in self.links)
+        self._write()
+
+    def add_process(self, pid: int) -> None:
+        start = process_start_time(pid)
+        if start is not None:
+            self.processes.append((pid, start))
+            self._write()
+
+    def _write(self) -> None:
+        RUN_DIR.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.__dict__))
+        os.replace(tmp, self.path)
+
+    # -- removal ------------------------------------------------------------------------------
+    def remove_all(self) -> None:
+        """Kill recorded processes, delete recorded links, drop the record. Safe to repeat."""
+        for pid, start in self.processes:
+            _kill(pid, start)
+        _wait_gone(self.processes)
+        failed = _delete_links(self.links)
+        if failed:
+            raise EmulationError(f"env {self.prefix}: could not delete links {failed}; record kept at {self.path}")
+        self.processes.clear()
+        self.links.clear()
+        self.path.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, path: Path) -> Ownership:
+        data = json.loads(path.read_text())
+        data["processes"] = [tuple(p) for p in data["processes"]]
+        return cls(**data)
+
+
+def claim_prefix() -> Ownership:
+    """Allocate a fresh prefix not used by any live record or existing link, and record it."""
+    from pyroute2 import IPRoute
+
+    me = os.getpid()
+    with IPRoute() as ipr:
+        existing = {link.get("ifname") for link in ipr.get_links()}
+    for _ in range(100):
+        prefix = "i" + secrets.token_hex(2)
+        if (RUN_DIR / f"{prefix}.json").exists() or any(n.startswith(prefix) for n in existing):
+            continue
+        own = Ownership(prefix, me, process_start_time(me) or 0)
+        own._write()
+        return own
+    raise EmulationError(f"could not find a free env prefix in {RUN_DIR}: too many live envs?")
+
+
+def reap_stale() -> list[str]:
+    """Remove what envs whose owner process died left behind; returns their prefixes."""
+    reaped = []
+    if not RUN_DIR.is_dir():
+        return reaped
+    for path in sorted(RUN_DIR.glob("i*.json")):
+        try:
+            own = Ownership.load(path)
+        except (ValueError, TypeError, KeyError, FileNotFoundError):
+            continue  # being written by a live env right now, or not ours
+        if _alive(own.owner_pid, own.owner_start):
+            continue
+        own.remove_all()
+        reaped.append(own.prefix)
+    return reaped
