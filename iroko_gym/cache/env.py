@@ -1,0 +1,215 @@
+"""The caching Gymnasium environments: ``Cache-v0``, ``Cache-large-v0``, ``Cache-continuous-v0``.
+
+One step, in the order of gym-cache 1.0.3 (see docs/cache.md for the full semantics):
+
+1. the action is the keep mark (or priority) for the access shown in the previous observation;
+2. if the cache fill is above the high watermark, files are evicted down to the low watermark;
+3. the next access is looked up (a miss is admitted) and returned as the new observation.
+
+The ``guess`` reward scores the action against the access it was about (the *previous*
+observation), which is why it looks delayed by one access next to the observation it arrives with.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Optional, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from iroko_gym.cache.core import CacheGeometry, MarkedCache, PriorityCache
+from iroko_gym.cache.monitor import EpisodeMonitor
+from iroko_gym.cache.rewards import get_reward
+from iroko_gym.cache.trace import TraceSource, load_trace
+from iroko_gym.errors import ActionError, ConfigError, IrokoError
+
+
+class EpisodeEndedError(IrokoError, RuntimeError):
+    """``step()`` was called after the episode's last access; call ``reset()`` first."""
+
+
+@dataclass(frozen=True)
+class CacheEnvConfig:
+    """Keyword arguments of the cache environments, validated once."""
+
+    cache_size_tb: float = 10.0
+    reward_mode: str = "guess"
+    normalize_reward: bool = False  # divide rewards by the trace's largest file size -> [-1, 1]
+    hit_cost: float = 0.05  # `cost` mode: a hit costs this fraction of a miss
+    high_watermark: float = 0.95
+    low_watermark: float = 0.90
+    start: int = 0  # first access of an episode (reset option `start` overrides)
+    length: Optional[int] = None  # accesses per episode, None = to the end of the trace
+    random_window: bool = False  # draw `start` from np_random at every reset
+    monitor_path: Optional[str] = None  # parquet per episode; "{episode}" is replaced by its number
+
+    def __post_init__(self) -> None:
+        get_reward(self.reward_mode)
+        if not (isinstance(self.hit_cost, (int, float)) and 0.0 <= self.hit_cost <= 1.0):
+            raise ConfigError(f"hit_cost must be a fraction in [0, 1], got {self.hit_cost!r}")
+        if self.length is not None and (not isinstance(self.length, int) or self.length < 2):
+            raise ConfigError(f"length must be an int >= 2 (one step needs two accesses), got {self.length!r}")
+        if not isinstance(self.start, int) or self.start < 0:
+            raise ConfigError(f"start must be an int >= 0, got {self.start!r}")
+
+    def geometry(self) -> CacheGeometry:
+        return CacheGeometry.from_tb(
+            self.cache_size_tb, high_watermark=self.high_watermark, low_watermark=self.low_watermark
+        )
+
+
+class _TraceCacheEnv(gym.Env[np.ndarray, Any]):
+    """Shared machinery; subclasses choose the action space, the cache core and the action decoding."""
+
+    metadata = {"render_modes": []}
+    _core_class: type[MarkedCache] | type[PriorityCache]
+
+    def __init__(self, trace: TraceSource = None, **kwargs: Any) -> None:
+        self.config = CacheEnvConfig(**kwargs)
+        self.trace = load_trace(trace)
+        self.geometry = self.config.geometry()
+        self.geometry.check_fits(int(self.trace.kb.max()))
+        self._core = self._core_class(self.geometry)
+        self._reward_fn = get_reward(self.config.reward_mode)
+        self._scale = 1.0 / float(self.trace.kb.max()) if self.config.normalize_reward else 1.0
+        self._hit_cost = float(self.config.hit_cost)
+        self._window(self.config.start, self.config.length)  # fail at construction, not at reset
+
+        n = len(self.trace)
+        self._kb = self.trace.kb.tolist()
+        self._fid = self.trace.fid.tolist()
+        self._capacity = self.geometry.capacity_kb
+        self._rows = np.zeros((n, 8), dtype=np.int64)
+        self._rows[:, :6] = self.trace.tokens
+        self._rows[:, 6] = self.trace.kb
+        fill_max = math.floor(100 * (self.geometry.high_kb + self.trace.kb.max()) / self._capacity)
+        high = np.concatenate([self.trace.tokens.max(axis=0), [self.trace.kb.max(), fill_max]])
+        self.observation_space = spaces.Box(low=0, high=high.astype(np.int64), dtype=np.int64)
+        self._monitor = EpisodeMonitor(self.config.monitor_path) if self.config.monitor_path else None
+        self._pos = self._end = -1
+
+    # -- episode ----------------------------------------------------------------------------
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Empty the cache and show the first access of the (optionally windowed) episode."""
+        super().reset(seed=seed)
+        options = dict(options or {})
+        unknown = set(options) - {"start", "length"}
+        if unknown:
+            raise ConfigError(f"unknown reset option(s) {sorted(unknown)}; supported: 'start', 'length'")
+        start, self._end = self._window(options.get("start"), options.get("length", self.config.length))
+        self._pos = start
+        self._core.reset()
+        kb = self._kb[start]
+        self._hit = self._core.access(self._fid[start], kb)
+        self._accesses, self._hits, self._bytes, self._hit_bytes = 1, int(self._hit), kb, kb if self._hit else 0
+        if self._monitor is not None:
+            self._monitor.start(start)
+            self._monitor.record(kb, self._core.used_kb, self._hit, math.nan)
+        return self._observe(start), self._info(start)
+
+    def _window(self, start: Any, length: Any) -> tuple[int, int]:
+        """(first, one-past-last) access of an episode; validates `start`/`length`."""
+        n = len(self.trace)
+        length = n if length is None else length
+        if not isinstance(length, (int, np.integer)) or not 2 <= length <= n:
+            raise ConfigError(f"episode length {length!r} must be an int in [2, {n}] (trace rows)")
+        if start is None:
+            start = self.np_random.integers(0, n - length + 1) if self.config.random_window else self.config.start
+        if not isinstance(start, (int, np.integer)) or not 0 <= start <= n - length:
+            raise ConfigError(f"episode start {start!r} must be an int in [0, {n - length}] for length {length}")
+        return int(start), int(start) + int(length)
+
+    def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Apply the keep decision for the shown access, clean, and show the next access."""
+        key = self._decode(action)
+        i = self._pos + 1
+        if i >= self._end:
+            raise EpisodeEndedError(
+                f"the episode ended at trace row {self._end - 1}; call reset() before step()"
+                if self._end > 0
+                else "step() called before reset(); call reset() first"
+            )
+        shown_kb, shown_hit = self._kb[i - 1], self._hit
+        kb = self._kb[i]
+        hit = self._core.step(key, self._fid[i], kb)
+        mark = 1 if key >= 0.5 else 0
+        reward = self._reward_fn(shown_kb, shown_hit, mark, kb, hit, self._hit_cost) * self._scale
+        self._pos, self._hit = i, hit
+        self._accesses += 1
+        self._bytes += kb
+        if hit:
+            self._hits += 1
+            self._hit_bytes += kb
+        terminated = i == self._end - 1
+        if self._monitor is not None:
+            self._monitor.record(kb, self._core.used_kb, hit, reward)
+            if terminated:
+                self._monitor.write()
+        return self._observe(i), reward, terminated, False, self._info(i)
+
+    def _observe(self, i: int) -> np.ndarray:
+        obs = self._rows[i].copy()
+        obs[7] = self._core.used_kb * 100 // self._capacity
+        return obs
+
+    def _info(self, i: int) -> dict[str, Any]:
+        return {
+            "access": i,
+            "hit": self._hit,
+            "file_hit_rate": self._hits / self._accesses,
+            "byte_hit_rate": self._hit_bytes / self._bytes,
+        }
+
+    def _decode(self, action: Any) -> float:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Nothing to release: the trace lives in memory and records are written at episode end."""
+
+
+class CacheEnv(_TraceCacheEnv):
+    """Discrete cache env: action 1 = keep the shown file (evict it last), 0 = evict it first.
+
+    Keyword arguments are the fields of :class:`CacheEnvConfig` plus ``trace`` (a processed parquet
+    path or a :class:`~iroko_gym.cache.trace.Trace`; default: the bundled synthetic trace).
+    """
+
+    _core_class = MarkedCache
+
+    def __init__(self, trace: TraceSource = None, **kwargs: Any) -> None:
+        super().__init__(trace, **kwargs)
+        self.action_space = spaces.Discrete(2)
+
+    def _decode(self, action: Any) -> int:
+        if action == 1:
+            return 1
+        if action == 0:
+            return 0
+        raise ActionError(f"action must be 0 (evict first) or 1 (keep), got {action!r}")
+
+
+class ContinuousCacheEnv(_TraceCacheEnv):
+    """Continuous cache env: action = keep priority in [0, 1]; the lowest priorities are evicted first.
+
+    Defaults to the ``cost`` reward; ``guess`` reads priority >= 0.5 as the mark 1.
+    """
+
+    _core_class = PriorityCache
+
+    def __init__(self, trace: TraceSource = None, **kwargs: Any) -> None:
+        kwargs.setdefault("reward_mode", "cost")
+        super().__init__(trace, **kwargs)
+        self.action_space = spaces.Box(low=0.0, high=1.0, shape=(1,), dtype=np.float32)
+
+    def _decode(self, action: Any) -> float:
+        values = np.asarray(action, dtype=np.float64).reshape(-1)
+        if values.size != 1 or not math.isfinite(values[0]):
+            raise ActionError(f"action must be one finite priority in [0, 1], got {action!r}")
+        return min(1.0, max(0.0, float(values[0])))
+
+
+__all__ = ["CacheEnv", "CacheEnvConfig", "ContinuousCacheEnv", "EpisodeEndedError"]

@@ -1,0 +1,173 @@
+"""Processed access traces: validated once on load, then held as numpy arrays.
+
+The on-disk format is the processed parquet of the original XCache study: the index is the access
+time (sorted), columns ``'1'``..``'6'`` are integer filename tokens (0 = empty), ``'kB'`` is the
+file size in kB and ``'fID'`` a file id.  Everything the environments and policies touch per
+access is converted here, so no pandas code runs in a hot loop.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Callable, Union
+
+import numpy as np
+import pandas as pd
+
+from iroko_gym.errors import TraceError
+
+TOKEN_COLUMNS: tuple[str, ...] = ("1", "2", "3", "4", "5", "6")
+SIZE_COLUMN = "kB"
+FILE_ID_COLUMN = "fID"
+TRACE_COLUMNS: tuple[str, ...] = TOKEN_COLUMNS + (SIZE_COLUMN, FILE_ID_COLUMN)
+
+DEFAULT_TRACE_NAME = "default_trace.parquet"
+
+TraceSource = Union[str, os.PathLike, "Trace", None]
+
+
+def default_trace_path() -> Path:
+    """Path of the bundled synthetic trace, resolved from the installed package (never the cwd)."""
+    return Path(str(resources.files("iroko_gym.cache") / "data" / DEFAULT_TRACE_NAME))
+
+
+@dataclass(frozen=True, eq=False)
+class Trace:
+    """A time-ordered sequence of file accesses.
+
+    ``tokens`` is ``(n, 6)`` int64, ``kb``/``fid`` are ``(n,)`` int64 and ``time`` holds the index
+    values (numbers or datetimes).  Construction validates shapes and values.
+    """
+
+    time: np.ndarray
+    tokens: np.ndarray
+    kb: np.ndarray
+    fid: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.kb)
+        if n == 0:
+            raise TraceError("trace has no accesses; give a trace with at least two rows")
+        if self.tokens.shape != (n, len(TOKEN_COLUMNS)):
+            raise TraceError(f"tokens must have shape ({n}, 6), got {self.tokens.shape}")
+        if self.fid.shape != (n,) or self.time.shape != (n,):
+            raise TraceError(f"time, kB and fID must all have {n} rows")
+        _check_positive(self.kb, SIZE_COLUMN, "file sizes must be > 0 kB")
+        if self.tokens.min() < 0:
+            row, col = np.argwhere(self.tokens < 0)[0]
+            raise TraceError(
+                f"column {TOKEN_COLUMNS[col]!r} row {row}: token {self.tokens[row, col]} is "
+                "negative; token ids are >= 0 (0 = empty)"
+            )
+        decreasing = np.flatnonzero(self.time[1:] < self.time[:-1])
+        if decreasing.size:
+            row = int(decreasing[0]) + 1
+            raise TraceError(
+                f"index (access time) is not sorted: row {row} ({self.time[row]!r}) comes before "
+                f"row {row - 1} ({self.time[row - 1]!r}); sort the trace by time "
+                "(the pipeline does this)"
+            )
+
+    def __len__(self) -> int:
+        return len(self.kb)
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> Trace:
+        """Validate a processed-trace DataFrame and convert it to arrays."""
+        missing = [c for c in TRACE_COLUMNS if c not in frame.columns]
+        if missing:
+            raise TraceError(
+                f"trace is missing column(s) {missing}; expected {list(TRACE_COLUMNS)} "
+                "(produce it with `python -m iroko_gym.cache.pipeline process`)"
+            )
+        tokens = np.stack([_int_column(frame, c) for c in TOKEN_COLUMNS], axis=1)
+        return cls(
+            time=frame.index.to_numpy(),
+            tokens=tokens,
+            kb=_int_column(frame, SIZE_COLUMN),
+            fid=_int_column(frame, FILE_ID_COLUMN),
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """The trace in its on-disk layout."""
+        data = {c: self.tokens[:, i] for i, c in enumerate(TOKEN_COLUMNS)}
+        data[SIZE_COLUMN] = self.kb
+        data[FILE_ID_COLUMN] = self.fid
+        return pd.DataFrame(data, index=pd.Index(self.time, name="time"))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the trace as parquet atomically (temp file + rename); returns the path."""
+        return write_parquet_atomic(self.to_frame(), path)
+
+
+def load_trace(source: TraceSource = None) -> Trace:
+    """Load a trace from a parquet path, pass a ``Trace`` through, or load the bundled default."""
+    if isinstance(source, Trace):
+        return source
+    path = default_trace_path() if source is None else Path(source).expanduser()
+    if not path.is_file():
+        raise TraceError(
+            f"trace file {str(path)!r} does not exist; pass trace=<path to a processed .parquet> "
+            "or omit it to use the bundled default trace"
+        )
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+        raise TraceError(f"cannot read trace {str(path)!r} as parquet: {exc}") from exc
+    try:
+        return Trace.from_frame(frame)
+    except TraceError as exc:
+        raise TraceError(f"{path}: {exc}") from None
+
+
+def write_parquet_atomic(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write ``frame`` to ``path`` atomically (directory created); returns the path."""
+    return atomic_write(path, frame.to_parquet)
+
+
+def atomic_write(path: str | os.PathLike, writer: Callable[[Path], object]) -> Path:
+    """Call ``writer(temp path)`` in the target directory, then rename: readers never see half a file."""
+    target = Path(path).expanduser()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        writer(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _int_column(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """Column ``name`` as int64; floats are accepted only when every value is a whole number."""
+    values = frame[name].to_numpy()
+    if np.issubdtype(values.dtype, np.integer):
+        return values.astype(np.int64, copy=False)
+    if np.issubdtype(values.dtype, np.floating):
+        nan = np.flatnonzero(np.isnan(values))
+        if nan.size:
+            raise TraceError(
+                f"column {name!r} row {int(nan[0])} (index {frame.index[nan[0]]!r}) is NaN; "
+                "fill empty tokens with 0 and drop rows without size or file id"
+            )
+        frac = np.flatnonzero(values != np.floor(values))
+        if frac.size:
+            raise TraceError(
+                f"column {name!r} row {int(frac[0])} has non-integer value {values[frac[0]]!r}; "
+                "tokens, kB and fID must be whole numbers (round kB up)"
+            )
+        return values.astype(np.int64)
+    raise TraceError(
+        f"column {name!r} has dtype {values.dtype}, expected integers; convert it "
+        f"(e.g. `df[{name!r}] = df[{name!r}].astype('int64')`)"
+    )
+
+
+def _check_positive(values: np.ndarray, name: str, why: str) -> None:
+    bad = np.flatnonzero(values <= 0)
+    if bad.size:
+        raise TraceError(f"column {name!r} row {int(bad[0])} has value {values[bad[0]]}: {why}")
