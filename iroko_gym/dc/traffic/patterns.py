@@ -159,7 +159,7 @@ def _unknown_host(name: str, known: list[str]) -> str | None:
     """None if ``name`` is a known host, else a message with a suggestion."""
     if name in known:
         return None
-    close = difflib.get_close_matches(name, known, n=1)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)  # short names: "h9" ~ "h1"
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     shown = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
     return f"unknown host {name!r}{hint}; hosts are {shown}"
