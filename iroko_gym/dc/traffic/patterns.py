@@ -103,14 +103,14 @@ class TrafficPattern:
                 if problem:
                     raise ConfigError(f"traffic pattern {self.name!r}: flow #{i + 1} ({flow.src}->{flow.dst}) {side}: {problem}")
 
-    def save(self, path: str | Any) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write the pattern as CSV or JSON (by extension), atomically: temp file, then rename."""
         path = Path(path)
         text = _to_json(self) if _file_format(path) == "json" else _to_csv(self)
         _atomic_write(path, text)
 
     @classmethod
-    def load(cls, path: str | Any, host_names: Collection[str] | None = None) -> TrafficPattern:
+    def load(cls, path: str | os.PathLike[str], host_names: Collection[str] | None = None) -> TrafficPattern:
         """Read a pattern written by :meth:`save` (or by hand); TraceError names file, row, field.
 
         With ``host_names``, a flow naming another host is rejected too.
