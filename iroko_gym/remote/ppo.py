@@ -1,0 +1,142 @@
+"""PPO learner: GAE, clipped surrogate, minibatch epochs, entropy bonus, value loss,
+approximate-KL early stop and gradient clipping; categorical (masked) or Gaussian actions.
+
+Stale data: a trajectory collected with a version more than ``max_staleness`` behind the
+current one is dropped (and counted by the learner). Accepted trajectories from an older
+version are corrected by the clipped ratio against the behaviour log-probabilities they carry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from iroko_gym.remote.config import ActionSpec, PPOConfig
+from iroko_gym.remote.networks import ActorCritic
+from iroko_gym.remote.protocol import TrajectoryData
+
+
+class PPO:
+    """One PPO learner's algorithm state; not thread-safe (owned by the learner thread)."""
+
+    def __init__(self, params: PPOConfig, obs_size: int, action: ActionSpec) -> None:
+        self.params = params
+        self.action = action
+        with torch.random.fork_rng():
+            torch.manual_seed(params.seed)
+            self.net = ActorCritic(obs_size, action, params.hidden_sizes, params.activation,
+                                   params.init_log_std)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=params.learning_rate, eps=1e-5)
+        self.generator = torch.Generator().manual_seed(params.seed)
+        self._batch: list[TrajectoryData] = []
+        self._steps = 0
+
+    def accepts(self, version: int, current: int) -> bool:
+        # Versions ahead of the learner come from weights lost in a restart: drop them too.
+        return 0 <= current - version <= self.params.max_staleness
+
+    def ingest(self, traj: TrajectoryData) -> None:
+        self._batch.append(traj)
+        self._steps += len(traj)
+
+    def ready(self) -> bool:
+        return self._steps >= self.params.rollout_steps
+
+    def policy_tensors(self) -> dict[str, np.ndarray]:
+        return self.net.policy_tensors()
+
+    def scalars(self) -> dict[str, float]:
+        return {}
+
+    @torch.no_grad()
+    def _advantages(self) -> tuple[np.ndarray, np.ndarray]:
+        """GAE advantages and returns for every buffered step, trajectory by trajectory."""
+        p = self.params
+        advantages, returns = [], []
+        for traj in self._batch:
+            values = self.net.value(torch.as_tensor(traj.observations)).numpy()
+            if traj.terminated:
+                last = 0.0
+            else:
+                tail = traj.next_observation if traj.next_observation is not None \
+                    else traj.observations[-1]
+                last = float(self.net.value(torch.as_tensor(tail)[None])[0])
+            next_values = np.append(values[1:], last)
+            deltas = traj.rewards + p.gamma * next_values - values
+            adv = np.empty_like(deltas)
+            running = 0.0
+            for t in range(len(deltas) - 1, -1, -1):
+                running = deltas[t] + p.gamma * p.gae_lambda * running
+                adv[t] = running
+            advantages.append(adv)
+            returns.append(adv + values)
+        return np.concatenate(advantages), np.concatenate(returns)
+
+    def train(self) -> tuple[dict[str, float], bool]:
+        """One policy update on the buffered rollout; returns (metrics, publish)."""
+        p = self.params
+        adv_np, ret_np = self._advantages()
+        batch = self._batch
+        obs = torch.as_tensor(np.concatenate([t.observations for t in batch]))
+        acts = torch.as_tensor(np.concatenate([t.actions for t in batch]))
+        old_logp = torch.as_tensor(np.concatenate([t.log_probs for t in batch]))
+        masks = None
+        if self.action.discrete and any(t.masks is not None for t in batch):
+            masks = torch.as_tensor(np.concatenate([
+                t.masks if t.masks is not None else np.ones((len(t), self.action.size), bool)
+                for t in batch]))
+        adv, ret = torch.as_tensor(adv_np), torch.as_tensor(ret_np)
+        self._batch, self._steps = [], 0
+
+        n = obs.shape[0]
+        stats: dict[str, list[float]] = {k: [] for k in
+                                         ("policy_loss", "value_loss", "entropy", "clip_fraction")}
+        kl = 0.0
+        epochs = 0
+        for _ in range(p.epochs):
+            epochs += 1
+            order = torch.randperm(n, generator=self.generator)
+            kls = []
+            for start in range(0, n, p.minibatch_size):
+                idx = order[start:start + p.minibatch_size]
+                dist = self.net.distribution(obs[idx], None if masks is None else masks[idx])
+                logp = dist.log_prob(acts[idx])
+                log_ratio = logp - old_logp[idx]
+                ratio = log_ratio.exp()
+                mb_adv = adv[idx]
+                if p.normalize_advantages and idx.numel() > 1:
+                    mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
+                policy_loss = torch.max(-mb_adv * ratio, -mb_adv * ratio.clamp(
+                    1 - p.clip_coef, 1 + p.clip_coef)).mean()
+                value_loss = 0.5 * (self.net.value(obs[idx]) - ret[idx]).pow(2).mean()
+                entropy = dist.entropy().mean()
+                loss = policy_loss + p.value_coef * value_loss - p.entropy_coef * entropy
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.net.parameters(), p.max_grad_norm)
+                self.optimizer.step()
+                with torch.no_grad():
+                    kls.append(float(((ratio - 1) - log_ratio).mean()))
+                    stats["clip_fraction"].append(
+                        float(((ratio - 1).abs() > p.clip_coef).float().mean()))
+                stats["policy_loss"].append(policy_loss.item())
+                stats["value_loss"].append(value_loss.item())
+                stats["entropy"].append(entropy.item())
+            kl = float(np.mean(kls))
+            if p.target_kl is not None and kl > p.target_kl:
+                break
+        metrics = {k: float(np.mean(v)) for k, v in stats.items()}
+        metrics.update(approx_kl=kl, epochs=float(epochs), batch_steps=float(n))
+        return metrics, True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
