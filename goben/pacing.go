@@ -19,8 +19,12 @@ type pacer struct {
 	timer  *time.Timer
 }
 
-// newPacer returns nil (no pacing) for rateMbps <= 0. chunk is the largest single write; the
-// burst covers max(2 chunks, 5 ms at the rate) so that timer slack does not cost throughput.
+// newPacer returns nil (no pacing) for rateMbps <= 0. chunk is the largest single write. The
+// burst is max(2 chunks, 5 ms at the rate): the bucket only fills after the sender oversleeps,
+// and then lets it catch up. Measured on a loaded 2-core box: with a 2 ms burst, timer slack
+// cost 2-7 % of the rate at 100-1000 Mbit/s; with 5 ms, paced TCP and UDP flows were within
+// 0.1 % up to 500 Mbit/s (TCP also at 1 Gbit/s; UDP there is bound by the send rate of
+// 1400-byte datagrams, about 100k/s per flow).
 func newPacer(rateMbps float64, chunk int) *pacer {
 	if rateMbps <= 0 {
 		return nil

@@ -41,15 +41,15 @@ func TestPacerDelays(t *testing.T) {
 }
 
 func TestPacerBurstIsCapped(t *testing.T) {
-	p, clk := fakePacer(8, 1000) // burst = max(5 ms * 1e6 B/s, 2 chunks) = 5000 bytes
+	p, clk := fakePacer(8, 500) // burst = max(5 ms * 1e6 B/s, 2 chunks) = 5000 bytes
 	clk.advance(time.Hour)
-	for i := 0; i < 5; i++ {
-		if d := p.delay(1000); d != 0 {
+	for i := 0; i < 10; i++ {
+		if d := p.delay(500); d != 0 {
 			t.Fatalf("write %d within the burst delayed %v", i, d)
 		}
 	}
-	if d := p.delay(1000); d != time.Millisecond {
-		t.Fatalf("write past the burst delayed %v, want 1ms", d)
+	if d := p.delay(500); d != 500*time.Microsecond {
+		t.Fatalf("write past the burst delayed %v, want 0.5ms", d)
 	}
 }
 

@@ -26,7 +26,7 @@ Flags:
 `
 
 const (
-	tcpReadBuf     = 256 << 10
+	tcpReadBuf     = 64 << 10
 	udpSocketBuf   = 8 << 20
 	headerDeadline = 10 * time.Second
 )

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from iroko_gym.dc.traffic import goben
@@ -77,12 +78,14 @@ def test_write_schedule_formats_rows(tmp_path: Path) -> None:
     rows = [
         ScheduledFlow("f1", 0, "10.0.0.2", 5001, 1000, "tcp"),
         (7, 12.5, "fd00::1", 80, 0, "udp"),
+        ("np", np.float64(1.25), "10.0.0.3", np.int64(5001), np.int64(3), "tcp"),  # pattern generators use numpy
     ]
     assert write_schedule(path, rows) == path
     assert path.read_text() == (
         "flow_id,start_ms,dst_ip,dst_port,bytes,proto\n"
         "f1,0.0,10.0.0.2,5001,1000,tcp\n"
         "7,12.5,fd00::1,80,0,udp\n"
+        "np,1.25,10.0.0.3,5001,3,tcp\n"
     )
     assert [p.name for p in tmp_path.iterdir()] == ["s.csv"]  # no temp file left behind
 

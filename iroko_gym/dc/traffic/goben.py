@@ -11,6 +11,7 @@ import csv
 import io
 import ipaddress
 import math
+import numbers
 import os
 import re
 import shutil
@@ -135,7 +136,15 @@ def _check_id(value: object, what: str) -> str:
 
 
 def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    """Python and numpy integers, not bools."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: object) -> bool:
+    """Finite Python or numpy reals, not bools."""
+    return (
+        isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)  # type: ignore[arg-type]
+    )
 
 
 def _schedule_row(row: Sequence[object], n: int, seen: set[str]) -> list[str]:
@@ -151,7 +160,7 @@ def _schedule_row(row: Sequence[object], n: int, seen: set[str]) -> list[str]:
     if fid in seen:
         raise bad("flow_id", flow_id, "is used twice; flow ids must be unique")
     seen.add(fid)
-    if isinstance(start_ms, bool) or not isinstance(start_ms, (int, float)) or not math.isfinite(start_ms) or start_ms < 0:
+    if not _is_real(start_ms) or start_ms < 0:  # type: ignore[operator]
         raise bad("start_ms", start_ms, "is not a finite number >= 0")
     try:
         ip = ipaddress.ip_address(str(dst_ip))
@@ -163,7 +172,7 @@ def _schedule_row(row: Sequence[object], n: int, seen: set[str]) -> list[str]:
         raise bad("bytes", size, "is not an integer >= 0 (0 = unlimited)")
     if proto not in PROTOCOLS:
         raise bad("proto", proto, f"is not one of {PROTOCOLS}")
-    return [fid, repr(float(start_ms)), str(ip), str(dst_port), str(size), str(proto)]
+    return [fid, repr(float(start_ms)), str(ip), str(int(dst_port)), str(int(size)), str(proto)]
 
 
 def write_schedule(path: str | os.PathLike[str], flows: Iterable[Sequence[object]]) -> Path:
@@ -200,7 +209,7 @@ def server_argv(
     """argv of ``goben server`` on ``port`` (0 = the OS picks; the server prints it on stdout)."""
     if not _is_int(port) or not 0 <= port <= 65535:
         raise ConfigError(f"goben server port {port!r}: want an integer in 0..65535")
-    argv = [str(binary if binary is not None else goben_binary()), "server", "--port", str(port)]
+    argv = [str(binary if binary is not None else goben_binary()), "server", "--port", str(int(port))]
     if bind is not None:
         try:
             ipaddress.ip_address(bind)
@@ -234,18 +243,18 @@ def client_argv(
         "--schedule", os.fspath(schedule), "--records", os.fspath(records), "--src-name", src_name,
     ]
     if duration_s is not None:
-        if isinstance(duration_s, bool) or not isinstance(duration_s, (int, float)) or not math.isfinite(duration_s) or duration_s <= 0:
+        if not _is_real(duration_s) or duration_s <= 0:
             raise ConfigError(f"goben client duration_s {duration_s!r}: want a finite number > 0 (or None)")
         argv += ["--duration-s", repr(float(duration_s))]
     if rate_mbps is not None:
-        if isinstance(rate_mbps, bool) or not isinstance(rate_mbps, (int, float)) or not math.isfinite(rate_mbps) or rate_mbps < 0:
+        if not _is_real(rate_mbps) or rate_mbps < 0:
             raise ConfigError(f"goben client rate_mbps {rate_mbps!r}: want a finite number >= 0 (0 = unpaced)")
         argv += ["--rate-mbps", repr(float(rate_mbps))]
     if not _is_int(payload_bytes) or not _UDP_HEADER_FIXED < payload_bytes <= _MAX_UDP_PAYLOAD:
         raise ConfigError(
             f"goben client payload_bytes {payload_bytes!r}: want an integer in {_UDP_HEADER_FIXED + 1}..{_MAX_UDP_PAYLOAD}"
         )
-    argv += ["--payload-bytes", str(payload_bytes)]
+    argv += ["--payload-bytes", str(int(payload_bytes))]
     return argv
 
 
