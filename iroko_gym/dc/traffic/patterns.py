@@ -119,8 +119,8 @@ class TrafficPattern:
         kind = _file_format(path)
         try:
             text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise TraceError(f"{path}: cannot read traffic pattern ({exc})") from exc
+        except UnicodeDecodeError as exc:
+            raise TraceError(f"{path}: not a UTF-8 text file ({exc})") from exc
         known = None if host_names is None else list(host_names)
         return (_from_json if kind == "json" else _from_csv)(path, text, known)
 
@@ -454,6 +454,8 @@ def generate_pattern(name: str, hosts: Sequence[HostSpec], *, seed: int | None =
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ConfigError(f"unknown traffic pattern {name!r}{hint}; known: {sorted(PATTERNS)}") from None
     hosts = tuple(hosts)
+    if not all(isinstance(h, HostSpec) for h in hosts):
+        raise ConfigError(f"traffic pattern {name!r}: hosts must be HostSpec objects (e.g. topology.hosts), got {hosts[:3]!r}")
     names = [h.name for h in hosts]
     if len(hosts) < 2 or len(set(names)) != len(names):
         raise ConfigError(f"traffic pattern {name!r} needs at least two hosts with distinct names; got {names}")

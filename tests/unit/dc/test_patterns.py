@@ -226,6 +226,11 @@ def test_too_few_or_duplicate_hosts(hosts):
         generate_pattern("random", hosts)
 
 
+def test_hosts_must_be_host_specs():
+    with pytest.raises(ConfigError, match="HostSpec objects"):
+        generate_pattern("random", ["h1", "h2"])
+
+
 @pytest.mark.parametrize("seed", [-1, 1.5, "3", True])
 def test_bad_seed(seed):
     with pytest.raises(ConfigError, match="seed="):
@@ -365,3 +370,11 @@ def test_failed_save_leaves_the_old_file_and_no_debris(tmp_path, monkeypatch):
 def test_params_must_be_json_values():
     with pytest.raises(ConfigError, match="must be JSON values"):
         TrafficPattern("t", (), None, {"f": object()})
+
+
+def test_binary_file_is_a_trace_error_and_missing_file_an_os_error(tmp_path):
+    (tmp_path / "b.csv").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(TraceError, match="not a UTF-8 text file"):
+        TrafficPattern.load(tmp_path / "b.csv")
+    with pytest.raises(FileNotFoundError):
+        TrafficPattern.load(tmp_path / "missing.json")
