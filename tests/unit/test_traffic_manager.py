@@ -293,3 +293,11 @@ def test_late_replies_to_earlier_commands_are_skipped(
         tm.set_rates([1e6, 2e6])
         tm.set_rates([3e6, 4e6])
         np.testing.assert_array_equal(tm.applied_rates_bps, [3_000_000, 4_000_000])
+
+
+def test_set_rates_works_inside_a_gevent_greenlet(fake_tm: Path) -> None:
+    import gevent  # a hard dependency; the env steps from greenlets without monkey-patching
+    with TrafficManager(TARGETS, 5_000_000) as tm:
+        latency = gevent.spawn(tm.set_rates, [1e6, 2e6]).get(timeout=5)
+        assert 0 < latency < 1.0
+        np.testing.assert_array_equal(tm.applied_rates_bps, [1_000_000, 2_000_000])
