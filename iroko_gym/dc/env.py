@@ -99,6 +99,7 @@ class DCEnv(gym.Env[np.ndarray, np.ndarray]):
         self._fractions = np.ones(len(host_names))
         self._steps = 0
         self._episode_over = False
+        self.current_pattern: TrafficPattern | None = None
 
     # -- introspection -------------------------------------------------------------------------
     @property
@@ -122,6 +123,7 @@ class DCEnv(gym.Env[np.ndarray, np.ndarray]):
         else:
             self._network.stop_episode()
         episode_dir = self._network.start_episode(pattern)
+        self.current_pattern = pattern
         self._fractions = np.ones(len(self._host_capacity_bps))
         latency = self._network.apply_rates(self._rates_bps(self._fractions))
         self._obs_builder.reset()
@@ -140,6 +142,8 @@ class DCEnv(gym.Env[np.ndarray, np.ndarray]):
         if self._network is None or self._episode_over:
             raise gym.error.ResetNeeded("call reset() before step() (and after an episode ends)")
         fractions = self._check_action(action)
+        if not self.config.rate_control:  # dc-tcp-v0: every host at full capacity whatever the action
+            fractions = np.ones_like(fractions)
         t0 = time.monotonic()
         rates = self._rates_bps(fractions)
         latency = self._network.apply_rates(rates) if self.config.rate_control else 0.0
@@ -204,5 +208,6 @@ class DCEnv(gym.Env[np.ndarray, np.ndarray]):
             "port_backlog_max_bytes": snap.port_backlog_max_bytes,
             "port_drops": snap.port_drops,
             "port_overlimits": snap.port_overlimits,
-            "utilisation": delivered_fraction(snap),
+            "utilisation": float(np.max(snap.port_tx_bps / snap.port_capacity_bps)),
+            "delivered_fraction": delivered_fraction(snap),
         }
