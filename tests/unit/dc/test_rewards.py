@@ -96,11 +96,11 @@ def test_queue_uses_the_worst_port_and_clips_over_full():
 @pytest.mark.parametrize("action", [np.zeros(2), np.zeros(0), np.full(3, 1e-3)])
 @pytest.mark.parametrize("name", sorted(REWARDS))
 def test_degenerate_inputs_give_finite_values(name, action):
-    hosts = max(action.size, 1)
-    empty = snap(backlog=(), limit=(), rx=(0.0,) * hosts, host_cap=(0.0,) * hosts)
-    for s in (QUIET if action.size == 2 else empty, empty):
-        value = make_reward(name)(s, action)
-        assert np.isfinite(value)
+    hosts = (0.0,) * action.size
+    busy = snap(backlog=(100.0, 0.0), rx=hosts, host_cap=(10e6,) * action.size)
+    no_ports_no_capacity = snap(backlog=(), limit=(), rx=hosts, host_cap=hosts)
+    for s in (busy, no_ports_no_capacity):
+        assert np.isfinite(make_reward(name)(s, action))
 
 
 def test_fairness_of_all_zero_action_is_one():
