@@ -125,15 +125,20 @@ class PriorityCache:
 
     A lazy-deletion heap of ``(priority, access number, fid)``; entries made stale by a later access
     are skipped when popped and the heap is rebuilt when stale entries dominate.  ``last_evicted``
-    is the priority of the most recently evicted file (GDSF's inflation value).
+    is the priority of the most recently evicted file (GDSF's inflation value).  With
+    ``protect_current`` the file just accessed is never evicted by the cleaning that follows it
+    (classic policies: the requested file is always inserted); the environment leaves it exposed,
+    as the original does.
     """
 
     __slots__ = (
-        "geometry", "used_kb", "last_evicted", "_heap", "_current", "_high", "_low", "_pending", "_pending_kb", "_clock",
+        "geometry", "used_kb", "last_evicted", "protect_current",
+        "_heap", "_current", "_high", "_low", "_pending", "_pending_kb", "_clock",
     )
 
-    def __init__(self, geometry: CacheGeometry) -> None:
+    def __init__(self, geometry: CacheGeometry, protect_current: bool = False) -> None:
         self.geometry = geometry
+        self.protect_current = protect_current
         self._high = geometry.high_kb
         self._low = geometry.low_kb
         self.reset()
@@ -178,13 +183,20 @@ class PriorityCache:
     def _clean(self) -> None:
         heap, current = self._heap, self._current
         used = self.used_kb
+        kept = None
         while used > self._low and heap:
-            priority, clock, fid = heapq.heappop(heap)
-            entry = current.get(fid)
-            if entry is not None and entry[1] == clock:
-                used -= entry[2]
-                del current[fid]
-                self.last_evicted = priority
+            item = heapq.heappop(heap)
+            entry = current.get(item[2])
+            if entry is None or entry[1] != item[1]:
+                continue
+            if self.protect_current and item[2] == self._pending:
+                kept = item
+                continue
+            used -= entry[2]
+            del current[item[2]]
+            self.last_evicted = item[0]
+        if kept is not None:
+            heapq.heappush(heap, kept)
         self.used_kb = used
 
     def __contains__(self, fid: int) -> bool:

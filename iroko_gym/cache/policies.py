@@ -121,7 +121,7 @@ def replay(policy: str, trace: Trace, geometry: CacheGeometry) -> ReplayResult:
     if name == "lru":
         hits = _replay_lru(fids, kbs, geometry)
     else:
-        core = PriorityCache(geometry)
+        core = PriorityCache(geometry, protect_current=True)
         builders = {"lfu": _lfu, "fifo": _fifo, "belady": _belady, "gdsf": _gdsf(core)}
         hits = _replay_priority(fids, kbs, core, builders[name](trace))
     seconds = time.perf_counter() - began
