@@ -359,12 +359,14 @@ def test_refused_connect_is_retried_then_recorded_as_error(binary: Path, tmp_pat
         s.bind((LOOPBACK, 0))
         closed_port = s.getsockname()[1]
     t0 = time.monotonic()
-    proc, recs = run_client(binary, tmp_path, [("t", 0, LOOPBACK, closed_port, 100, "tcp")])
+    rows = [("t", 0, LOOPBACK, closed_port, 100, "tcp"), ("u", 0, LOOPBACK, closed_port, 10**9, "udp")]
+    proc, recs = run_client(binary, tmp_path, rows, rate_mbps=20)
     elapsed = time.monotonic() - t0
     assert proc.returncode == 0, proc.stderr
-    assert "1 of 1 flows failed" in proc.stderr
-    (rec,) = recs
-    assert rec.status == "error:connection refused"
+    assert "2 of 2 flows failed" in proc.stderr
+    by_id = {r.flow_id: r for r in recs}
+    assert by_id["t"].status == "error:connection refused"
+    assert by_id["u"].status == "error:port unreachable"  # ICMP port unreachable for ~2 s
     assert 1.5 < elapsed < 4  # retried for about 2 s, not forever
 
 
