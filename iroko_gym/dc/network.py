@@ -14,10 +14,10 @@ from typing import Protocol
 import gevent
 import numpy as np
 
-from iroko_gym.dc.backend import MininetBackend
+from iroko_gym.dc.backend import MininetBackend, require_mininet, require_root
 from iroko_gym.dc.config import DCConfig
 from iroko_gym.dc.measurements import Snapshot
-from iroko_gym.dc.traffic.goben import FlowRecord
+from iroko_gym.dc.traffic.goben import FlowRecord, goben_binary
 from iroko_gym.dc.traffic.patterns import TrafficPattern
 from iroko_gym.topologies.base import Topology
 
@@ -47,9 +47,15 @@ class EmulatedNetwork:
 
     def __init__(self, topology: Topology, config: DCConfig) -> None:
         from iroko_gym.dc.collector import PortCollector
-        from iroko_gym.dc.control import TrafficManager
+        from iroko_gym.dc.control import TrafficManager, traffic_manager_binary
         from iroko_gym.dc.traffic.runner import TrafficRunner
 
+        # Fail before anything is built: missing pieces first (with their install step), then root.
+        require_mininet()
+        goben_binary()
+        if config.rate_control:
+            traffic_manager_binary()
+        require_root()
         self._backend = MininetBackend(topology)
         self._backend.start()
         self._tm: TrafficManager | None = None

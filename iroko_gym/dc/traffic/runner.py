@@ -15,7 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Protocol, Sequence
 
-from iroko_gym.dc.traffic.goben import FlowRecord, client_argv, goben_binary, read_flow_records, server_argv, write_schedule
+from iroko_gym.dc.traffic.goben import FlowRecord, client_argv, read_flow_records, server_argv, write_schedule
 from iroko_gym.dc.traffic.patterns import TrafficPattern
 from iroko_gym.errors import EmulationError
 from iroko_gym.topologies.base import Topology
@@ -52,7 +52,6 @@ class TrafficRunner:
 
     def __init__(self, topology: Topology, launcher: HostLauncher, output_dir: Path, *, port: int,
                  transport: str, congestion_control: str, duration_s: float | None) -> None:
-        goben_binary()  # DependencyError now, before anything starts
         self.topology = topology
         self.launcher = launcher
         self.output_dir = output_dir
