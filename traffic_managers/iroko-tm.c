@@ -175,7 +175,7 @@ static int check_rate(const struct config *cfg, const struct target *t, uint64_t
 		snprintf(msg, len,
 			 "rate %" PRIu64 " bit/s is too low for a burst of %" PRIu64
 			 " bytes (needs >= %" PRIu64 " bit/s)",
-			 bps, burst, burst * 8 * 1000000 / MAX_BURST_USEC);
+			 bps, burst, (burst * 1000000 + MAX_BURST_USEC - 1) / MAX_BURST_USEC * 8);
 		return -1;
 	}
 	return 0;

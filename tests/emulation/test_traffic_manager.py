@@ -215,9 +215,11 @@ def test_bad_lines_get_err_and_the_process_keeps_running(net: NetPair, tm_binary
 
 def test_driver_raises_on_err_and_keeps_working(net: NetPair) -> None:
     tm = net.manager(10_000_000)
-    with pytest.raises(EmulationError, match="rate 100 bit/s is too low for a burst"):
+    too_low = r"rate 100 bit/s is too low .* \(needs >= 2424 bit/s\)"
+    with pytest.raises(EmulationError, match=too_low):
         tm.set_rates([100, 1_000_000])
     assert tm.applied_rates_bps.tolist() == [10_000_000, 10_000_000]
+    tm.set_rates([2424, 1_000_000])  # the minimum the message names is accepted
     tm.set_rates([1_000_000, 2_000_000])
     assert class_rates(net) == [(125_000, 125_000), (250_000, 250_000)]
 
