@@ -89,7 +89,8 @@ static void print_help(void)
 "one class <major>:1 (rate = ceil = initial rate).\n"
 "\n"
 "Options:\n"
-"  --handle-major M       htb qdisc major handle, 1..65534 (default 1)\n"
+"  --handle-major M       htb qdisc major handle in decimal, 1..65534 (default 1;\n"
+"                         tc shows it in hex: 16 is tc's 10:)\n"
 "  --initial-rate-bps N   initial rate of every class in bit/s (default %" PRIu64 ")\n"
 "  --burst-bytes B        htb burst and cburst in bytes, 1..%u (default: the\n"
 "                         larger of %" PRIu64 " us of traffic at the class rate and %u\n"
@@ -97,8 +98,9 @@ static void print_help(void)
 "  --cleanup              delete the root qdiscs on exit\n"
 "  -h, --help             show this help and exit\n"
 "\n"
-"Rates are integers in bit/s, %d..%" PRIu64 " (libnl htb limit), and the burst\n"
-"must drain in at most %" PRIu64 " s at the rate (burst_bytes * 8 / rate <= %" PRIu64 ").\n"
+"All numbers are decimal integers.  Rates are in bit/s, %d..%" PRIu64 "\n"
+"(libnl htb limit), and the burst must drain in at most %" PRIu64 " s at the rate\n"
+"(burst_bytes * 8 / rate <= %" PRIu64 ").\n"
 "\n"
 "Protocol (stdin, one command per line; replies on stdout, one per command):\n"
 "  ready <n>                          printed once all n targets are set up\n"
@@ -119,7 +121,7 @@ static void print_help(void)
 	       8, MAX_RATE_BPS, MAX_BURST_USEC / 1000000, MAX_BURST_USEC / 1000000);
 }
 
-/* Strict unsigned decimal (or 0x hex) parse of the whole string; 0 on success. */
+/* Strict unsigned decimal parse of the whole string; 0 on success. */
 static int parse_u64(const char *s, uint64_t *out)
 {
 	char *end;
@@ -128,7 +130,7 @@ static int parse_u64(const char *s, uint64_t *out)
 	if (s[0] < '0' || s[0] > '9')
 		return -1;
 	errno = 0;
-	v = strtoull(s, &end, 0);
+	v = strtoull(s, &end, 10);
 	if (errno || *end != '\0')
 		return -1;
 	*out = v;

@@ -69,6 +69,7 @@ def test_help_documents_protocol_and_exit_codes(tm_binary: Path) -> None:
         (["--initial-rate-bps", "-5", "/x:eth0"], "'-5'"),
         (["--initial-rate-bps", "0", "/x:eth0"], "'0'"),
         (["--initial-rate-bps", "1.5e6", "/x:eth0"], "'1.5e6'"),
+        (["--initial-rate-bps", "0x1000", "/x:eth0"], "'0x1000'"),
         (["--initial-rate-bps", "34359738361", "/x:eth0"], "'34359738361'"),
         (["--burst-bytes", "0", "/x:eth0"], "--burst-bytes '0'"),
         (["--handle-major", "65535", "/x:eth0"], "--handle-major '65535'"),
