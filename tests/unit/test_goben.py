@@ -36,7 +36,7 @@ def _go_env(tmp: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("GOCACHE", "/tmp/gocache")
     env.setdefault("GOFLAGS", "-mod=mod")
-    env["GOPATH"] = env.get("GOPATH", str(tmp / "gopath"))
+    env.setdefault("GOPATH", str(tmp / "gopath"))
     return env
 
 
@@ -88,6 +88,7 @@ def test_write_schedule_formats_rows(tmp_path: Path) -> None:
         "np,1.25,10.0.0.3,5001,3,tcp\n"
     )
     assert [p.name for p in tmp_path.iterdir()] == ["s.csv"]  # no temp file left behind
+    assert path.stat().st_mode & 0o777 == 0o644
 
 
 @pytest.mark.parametrize(
@@ -235,7 +236,9 @@ class Server:
         try:
             return self.proc.wait(10)
         finally:
-            self.proc.kill() if self.proc.poll() is None else None
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
             self.proc.stdout.close()
             self.proc.stderr.close()
 

@@ -142,9 +142,9 @@ def _is_int(value: object) -> bool:
 
 def _is_real(value: object) -> bool:
     """Finite Python or numpy reals, not bools."""
-    return (
-        isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)  # type: ignore[arg-type]
-    )
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return False
+    return math.isfinite(value)
 
 
 def _schedule_row(row: Sequence[object], n: int, seen: set[str]) -> list[str]:
@@ -190,6 +190,7 @@ def write_schedule(path: str | os.PathLike[str], flows: Iterable[Sequence[object
     dest = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes it 0600; the client may run as another user
         with os.fdopen(fd, "w", encoding="ascii", newline="") as f:
             f.write(out.getvalue())
         os.replace(tmp, dest)
@@ -252,7 +253,8 @@ def client_argv(
         argv += ["--rate-mbps", repr(float(rate_mbps))]
     if not _is_int(payload_bytes) or not _UDP_HEADER_FIXED < payload_bytes <= _MAX_UDP_PAYLOAD:
         raise ConfigError(
-            f"goben client payload_bytes {payload_bytes!r}: want an integer in {_UDP_HEADER_FIXED + 1}..{_MAX_UDP_PAYLOAD}"
+            f"goben client payload_bytes {payload_bytes!r}: "
+            f"want an integer in {_UDP_HEADER_FIXED + 1}..{_MAX_UDP_PAYLOAD}"
         )
     argv += ["--payload-bytes", str(int(payload_bytes))]
     return argv
