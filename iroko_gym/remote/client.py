@@ -242,6 +242,23 @@ class RemoteAgent:
                 time.sleep(poll_s)
         return True
 
+    def server_metrics(self) -> pb2.LearnerMetrics:
+        """The server's counters for this client id (received, stale, version, losses)."""
+        reply = self._call(self._stub.Metrics, pb2.MetricsRequest(client_id=self.config.client_id))
+        return reply.learners[0]
+
+    def wait_for_learner(self, timeout: float = 60.0, poll_s: float = 0.01) -> bool:
+        """Flush, then wait until the learner has consumed everything; False on timeout.
+        Lets a simulator run in lock step with an off-policy learner."""
+        deadline = time.monotonic() + timeout
+        if not self.flush(timeout):
+            return False
+        while self.server_metrics().queued > 0:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll_s)
+        return True
+
     def _init(self, timeout: float) -> None:
         cfg = self.config
         spec = pb2.Spec(observation_size=cfg.observation_size)

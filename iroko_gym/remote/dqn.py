@@ -138,8 +138,8 @@ class DQN:
             self.updates += 1
             self._since_publish += 1
             self._update_target()
-            losses.append(float(loss))
-            qs.append(float(q.mean()))
+            losses.append(loss.item())
+            qs.append(q.mean().item())
         publish = self._since_publish >= p.publish_every_updates
         if publish:
             self._since_publish = 0

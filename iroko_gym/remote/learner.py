@@ -93,8 +93,8 @@ def checkpoint_path(directory: Path, client_id: str) -> Path:
     return directory / f"{readable}-{hashlib.sha1(client_id.encode()).hexdigest()[:10]}.pt"
 
 
-_COUNTERS = ("trajectories_received", "steps_received", "trajectories_trained", "stale_dropped",
-             "updates", "episodes")
+_COUNTERS = ("trajectories_received", "steps_received", "trajectories_trained", "steps_trained",
+             "stale_dropped", "updates", "episodes")
 
 
 class Learner:
@@ -123,7 +123,7 @@ class Learner:
         self._consuming = False
         self._error: BaseException | None = None
         self._writer = self._open_writer()
-        self._rate_mark = (time.monotonic(), 0)
+        self._rate_mark = (time.monotonic(), self.counters["steps_trained"])
         self._thread = threading.Thread(target=self._run, name=f"learner-{spec.client_id}",
                                         daemon=True)
         self._thread.start()
@@ -166,13 +166,13 @@ class Learner:
                     if not self._queue:
                         return
                     batch = self._queue.popleft()
-                    self._queued_steps -= sum(len(t) for t in batch)
                     self._consuming = True
                 try:
                     self._consume(batch)
                 finally:
                     with self._cond:
                         self._consuming = False
+                        self._queued_steps -= sum(len(t) for t in batch)
         except BaseException as exc:  # noqa: BLE001 - surfaced to clients by submit()
             with self._cond:
                 self._error = exc
@@ -184,6 +184,7 @@ class Learner:
                 self.counters["stale_dropped"] += 1
                 continue
             self.algorithm.ingest(traj)
+            self.counters["steps_trained"] += len(traj)
             self.counters["trajectories_trained"] += 1
             self.counters["episodes"] += int(traj.terminated)
             ret = float(traj.rewards.sum(dtype=np.float64))
@@ -197,7 +198,7 @@ class Learner:
         self.counters["updates"] += 1
         now = time.monotonic()
         mark_time, mark_steps = self._rate_mark
-        steps = self.counters["steps_received"]
+        steps = self.counters["steps_trained"]
         metrics["steps_per_s"] = (steps - mark_steps) / max(now - mark_time, 1e-9)
         self._rate_mark = (now, steps)
         if self._returns:
@@ -214,7 +215,7 @@ class Learner:
     def _log(self, values: dict[str, float]) -> None:
         if self._writer is None:
             return
-        step = self.counters["steps_received"]
+        step = self.counters["steps_trained"]
         for key, value in values.items():
             self._writer.add_scalar(key, value, step)
 

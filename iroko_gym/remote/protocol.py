@@ -50,7 +50,8 @@ def decode(msg: pb2.Tensor, field: str, dtype: str | None = None,
         raise MalformedMessage(f"{field}: negative dimension in shape {dims}")
     if shape is not None and (len(dims) != len(shape) or any(
             want is not None and got != want for got, want in zip(dims, shape))):
-        want = tuple("*" if s is None else s for s in shape)
+        want = ", ".join("*" if s is None else str(s) for s in shape)
+        want = f"({want},)" if len(shape) == 1 else f"({want})"
         raise MalformedMessage(f"{field}: shape {dims} where {want} is expected")
     np_dtype = np.dtype(msg.dtype).newbyteorder("<")
     expected = int(np.prod(dims, dtype=np.int64)) * np_dtype.itemsize

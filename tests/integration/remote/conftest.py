@@ -1,0 +1,134 @@
+"""Loopback fixtures for the remote training service: servers on 127.0.0.1 port 0."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("grpc", reason="the remote service needs: pip install 'iroko_gym[remote]'")
+torch = pytest.importorskip("torch", reason="the remote service needs: pip install 'iroko_gym[remote]'")
+
+from iroko_gym.remote.config import ActionSpec, ClientConfig, algorithm_params  # noqa: E402
+from iroko_gym.remote.server import RemoteServer, ServerConfig  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[Callable[..., RemoteServer]]:
+    """Start servers (closed at teardown); checkpoints go to tmp_path/ckpt unless told."""
+    servers: list[RemoteServer] = []
+
+    def start(**overrides: Any) -> RemoteServer:
+        options: dict[str, Any] = {"checkpoint_dir": tmp_path / "ckpt", "max_workers": 4}
+        options.update(overrides)
+        server = RemoteServer(ServerConfig(host="127.0.0.1", port=0, **options)).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close(grace=0.1)
+
+
+@pytest.fixture
+def server(make_server: Callable[..., RemoteServer]) -> RemoteServer:
+    return make_server()
+
+
+def client_config(address: str, client_id: str = "c1", algorithm: str = "PPO",
+                  obs_size: int = 4, action: ActionSpec | None = None,
+                  params: dict[str, Any] | None = None, **fields: Any) -> ClientConfig:
+    """A small client config; ``params`` are algorithm parameters as a plain dict."""
+    base = {"hidden_sizes": (16, 16), "seed": 0}
+    base.update(params or {})
+    options: dict[str, Any] = {"batch_size": 4, "flush_interval_s": 0.05, "seed": 0,
+                               "connect_timeout_s": 10.0}
+    options.update(fields)
+    return ClientConfig(client_id=client_id, observation_size=obs_size,
+                        action=action or ActionSpec(n=2), algorithm=algorithm,
+                        params=algorithm_params(algorithm, base), server_address=address,
+                        **options)
+
+
+@pytest.fixture
+def make_config() -> Callable[..., ClientConfig]:
+    return client_config
+
+
+class TcpProxy:
+    """A loopback TCP forwarder whose backend can be switched and whose connections can be
+    cut, so that a client sees a server go away and come back at the same address."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.backend: int | None = None
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                downstream, _ = self._listener.accept()
+            except OSError:
+                return
+            backend = self.backend
+            try:
+                if backend is None:
+                    raise OSError("no backend")
+                upstream = socket.create_connection(("127.0.0.1", backend))
+            except OSError:
+                downstream.close()
+                continue
+            with self._lock:
+                self._sockets += [downstream, upstream]
+            for src, dst in ((downstream, upstream), (upstream, downstream)):
+                threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        """Drop every open connection (the backend is unreachable until set again)."""
+        self.backend = None
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for s in sockets:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def close(self) -> None:
+        self.cut()
+        self._listener.close()
+
+
+@pytest.fixture
+def proxy() -> Iterator[TcpProxy]:
+    p = TcpProxy()
+    yield p
+    p.close()
