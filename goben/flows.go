@@ -161,6 +161,9 @@ func (c *client) udpFlow(fl *flowSpec, addr string, r *flowRecord) error {
 		setUDPSeq(buf, seq, flags)
 		_, err := conn.Write(buf[:n])
 		if err != nil {
+			if c.stopped() {
+				break // a blocked send interrupted by the stop: still send the end marker
+			}
 			if !errors.Is(err, syscall.ECONNREFUSED) {
 				release()
 				return err

@@ -68,12 +68,16 @@ func usageError(stderr io.Writer, cmd, msg string) int {
 	return 2
 }
 
-// runServer listens on TCP and UDP until a signal arrives.
+// runServer listens on TCP and UDP until SIGTERM or SIGINT.
 func runServer(cfg serverConfig, stdout io.Writer) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
+	return serve(cfg, stdout, sigs)
+}
 
+// serve runs the server until something arrives on stop, then records open UDP flows.
+func serve(cfg serverConfig, stdout io.Writer, stop <-chan os.Signal) error {
 	var rec *recordWriter
 	if cfg.records != "" {
 		var err error
@@ -81,26 +85,20 @@ func runServer(cfg serverConfig, stdout io.Writer) error {
 			return err
 		}
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.bind, strconv.Itoa(cfg.port)))
+	ln, uc, err := listen(cfg.bind, cfg.port)
 	if err != nil {
+		if rec != nil {
+			rec.close()
+		}
 		return err
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	uc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(cfg.bind), Port: port})
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("udp port %d: %w", port, err)
-	}
-	_ = uc.SetReadBuffer(udpSocketBuf) // best effort: capped by net.core.rmem_max
-
 	host := cfg.bind
 	if host == "" {
 		host = "0.0.0.0"
 	}
+	// os.File writes are unbuffered: the line is out before the first flow can arrive.
 	fmt.Fprintf(stdout, "goben server listening tcp+udp %s\n", net.JoinHostPort(host, strconv.Itoa(port)))
-	if f, ok := stdout.(*os.File); ok {
-		_ = f.Sync()
-	}
 
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -108,7 +106,7 @@ func runServer(cfg serverConfig, stdout io.Writer) error {
 	udp := newUDPSink(rec)
 	go func() { defer wg.Done(); udp.loop(uc) }()
 
-	<-sigs
+	<-stop
 	ln.Close()
 	uc.Close()
 	wg.Wait()
@@ -117,6 +115,27 @@ func runServer(cfg serverConfig, stdout io.Writer) error {
 		return rec.close()
 	}
 	return nil
+}
+
+// listen opens the TCP listener and the UDP socket on one port. With port 0 the OS picks the
+// TCP port; if that port is taken for UDP, another one is tried.
+func listen(bind string, port int) (net.Listener, *net.UDPConn, error) {
+	for attempt := 0; ; attempt++ {
+		ln, err := net.Listen("tcp", net.JoinHostPort(bind, strconv.Itoa(port)))
+		if err != nil {
+			return nil, nil, err
+		}
+		p := ln.Addr().(*net.TCPAddr).Port
+		uc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(bind), Port: p})
+		if err == nil {
+			_ = uc.SetReadBuffer(udpSocketBuf) // best effort: capped by net.core.rmem_max
+			return ln, uc, nil
+		}
+		ln.Close()
+		if port != 0 || attempt == 10 {
+			return nil, nil, fmt.Errorf("udp port %d: %w", p, err)
+		}
+	}
 }
 
 var readBufs = sync.Pool{New: func() any { b := make([]byte, tcpReadBuf); return &b }}
