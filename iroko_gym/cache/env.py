@@ -87,7 +87,8 @@ class _TraceCacheEnv(gym.Env[np.ndarray, Any]):
         self._rows[:, 6] = self.trace.kb
         fill_max = math.floor(100 * (self.geometry.high_kb + self.trace.kb.max()) / self._capacity)
         high = np.concatenate([self.trace.tokens.max(axis=0), [self.trace.kb.max(), fill_max]])
-        self.observation_space = spaces.Box(low=0, high=high.astype(np.int64), dtype=np.int64)
+        # an all-zero token column still gets high=1: equal bounds only draw checker warnings
+        self.observation_space = spaces.Box(low=0, high=np.maximum(high, 1).astype(np.int64), dtype=np.int64)
         self._monitor = EpisodeMonitor(self.config.monitor_path) if self.config.monitor_path else None
         self._pos = self._end = -1
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from iroko_gym.cache.synthetic import SyntheticConfig, generate_log
-from iroko_gym.cache.trace import TOKEN_COLUMNS, Trace, atomic_write
+from iroko_gym.cache.trace import TOKEN_COLUMNS, Trace, atomic_write, plain
 from iroko_gym.errors import ConfigError, IrokoError, TraceError
 
 LOG_COLUMNS: tuple[str, ...] = ("time", "scope", "dataset", "filename", "filesize")
@@ -104,7 +104,7 @@ def process_log(log: pd.DataFrame, vocab: Vocabulary | None = None) -> tuple[Tra
     if bad.size:
         row = int(bad[0])
         raise TraceError(
-            f"raw log column 'filesize' row {row} is {log['filesize'].iloc[row]!r}; sizes must be bytes > 0"
+            f"raw log column 'filesize' row {row} is {plain(log['filesize'].iloc[row])!r}; sizes must be bytes > 0"
         )
     time = _parse_time(log["time"])
 
@@ -125,17 +125,16 @@ def process_log(log: pd.DataFrame, vocab: Vocabulary | None = None) -> tuple[Tra
 
 
 def _parse_time(column: pd.Series) -> np.ndarray:
+    """Seconds (any numbers) or ISO 8601 date-times; names the first row that is neither."""
     numeric = pd.to_numeric(column, errors="coerce")
     if numeric.notna().all():
         return numeric.to_numpy()
-    parsed = pd.to_datetime(column, errors="coerce", utc=True)
-    bad = np.flatnonzero(parsed.isna().to_numpy())
-    if bad.size:
-        row = int(bad[0])
-        raise TraceError(
-            f"raw log column 'time' row {row} is {column.iloc[row]!r}; give seconds or an ISO date-time"
-        )
-    return parsed.dt.tz_localize(None).to_numpy()
+    parsed = pd.to_datetime(column, errors="coerce", utc=True, format="ISO8601")
+    if parsed.notna().all():
+        return parsed.dt.tz_localize(None).to_numpy()
+    bad = numeric.isna() if numeric.notna().any() else parsed.isna()
+    row = int(np.flatnonzero(bad.to_numpy())[0])
+    raise TraceError(f"raw log column 'time' row {row} is {plain(column.iloc[row])!r}; give seconds or ISO 8601 date-times")
 
 
 def write_trace(trace: Trace, vocab: Vocabulary, out: str | os.PathLike) -> tuple[Path, Path]:

@@ -60,15 +60,15 @@ class Trace:
         if self.tokens.min() < 0:
             row, col = np.argwhere(self.tokens < 0)[0]
             raise TraceError(
-                f"column {TOKEN_COLUMNS[col]!r} row {row}: token {self.tokens[row, col]} is "
+                f"column {TOKEN_COLUMNS[col]!r} row {row}: token {plain(self.tokens[row, col])} is "
                 "negative; token ids are >= 0 (0 = empty)"
             )
         decreasing = np.flatnonzero(self.time[1:] < self.time[:-1])
         if decreasing.size:
             row = int(decreasing[0]) + 1
             raise TraceError(
-                f"index (access time) is not sorted: row {row} ({self.time[row]!r}) comes before "
-                f"row {row - 1} ({self.time[row - 1]!r}); sort the trace by time "
+                f"index (access time) is not sorted: row {row} ({self.time[row]}) comes before "
+                f"row {row - 1} ({self.time[row - 1]}); sort the trace by time "
                 "(the pipeline does this)"
             )
 
@@ -151,13 +151,13 @@ def _int_column(frame: pd.DataFrame, name: str) -> np.ndarray:
         nan = np.flatnonzero(np.isnan(values))
         if nan.size:
             raise TraceError(
-                f"column {name!r} row {int(nan[0])} (index {frame.index[nan[0]]!r}) is NaN; "
+                f"column {name!r} row {int(nan[0])} (index {plain(frame.index[nan[0]])!r}) is NaN; "
                 "fill empty tokens with 0 and drop rows without size or file id"
             )
         frac = np.flatnonzero(values != np.floor(values))
         if frac.size:
             raise TraceError(
-                f"column {name!r} row {int(frac[0])} has non-integer value {values[frac[0]]!r}; "
+                f"column {name!r} row {int(frac[0])} has non-integer value {plain(values[frac[0]])!r}; "
                 "tokens, kB and fID must be whole numbers (round kB up)"
             )
         return values.astype(np.int64)
@@ -167,7 +167,12 @@ def _int_column(frame: pd.DataFrame, name: str) -> np.ndarray:
     )
 
 
+def plain(value: object) -> object:
+    """A numpy scalar as the Python value it holds, so error messages read ``-5`` not ``np.int64(-5)``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _check_positive(values: np.ndarray, name: str, why: str) -> None:
     bad = np.flatnonzero(values <= 0)
     if bad.size:
-        raise TraceError(f"column {name!r} row {int(bad[0])} has value {values[bad[0]]}: {why}")
+        raise TraceError(f"column {name!r} row {int(bad[0])} has value {plain(values[bad[0]])!r}: {why}")
