@@ -66,8 +66,8 @@ func (c *client) tcpFlow(fl *flowSpec, addr string, r *flowRecord) error {
 	if _, err := conn.Write(tcpHeader(fl.ID, fl.Bytes)); err != nil {
 		return err
 	}
-	p := newPacer(c.cfg.rateMbps, chunkFor(c.cfg.rateMbps, tcpChunk))
 	chunk := chunkFor(c.cfg.rateMbps, tcpChunk)
+	p := newPacer(c.cfg.rateMbps, chunk)
 	unlimited := fl.Bytes == 0
 	left := fl.Bytes
 	for unlimited || left > 0 {
@@ -163,6 +163,11 @@ func (c *client) udpFlow(fl *flowSpec, addr string, r *flowRecord) error {
 		if err != nil {
 			if c.stopped() {
 				break // a blocked send interrupted by the stop: still send the end marker
+			}
+			if errors.Is(err, syscall.ENOBUFS) {
+				// A full device queue (seen with some qdiscs): back off, as a full socket buffer would.
+				time.Sleep(100 * time.Microsecond)
+				continue
 			}
 			if !errors.Is(err, syscall.ECONNREFUSED) {
 				release()
