@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Optional, SupportsFloat
+from typing import Any, Callable, Optional, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
@@ -61,11 +61,29 @@ class CacheEnvConfig:
         )
 
 
+def decode_mark(action: Any) -> int:
+    """A Discrete(2) action as the keep mark; anything but 0/1 is refused."""
+    if action == 1:
+        return 1
+    if action == 0:
+        return 0
+    raise ActionError(f"action must be 0 (evict first) or 1 (keep), got {action!r}")
+
+
+def decode_priority(action: Any) -> float:
+    """A Box(0, 1, (1,)) action as the keep priority, clipped to [0, 1]; NaN/inf are refused."""
+    values = np.asarray(action, dtype=np.float64).reshape(-1)
+    if values.size != 1 or not math.isfinite(values[0]):
+        raise ActionError(f"action must be one finite priority in [0, 1], got {action!r}")
+    return min(1.0, max(0.0, float(values[0])))
+
+
 class _TraceCacheEnv(gym.Env[np.ndarray, Any]):
     """Shared machinery; subclasses choose the action space, the cache core and the action decoding."""
 
     metadata = {"render_modes": []}
     _core_class: type[MarkedCache] | type[PriorityCache]
+    _decode: Callable[[Any], float]  # action -> keep mark (0/1) or priority in [0, 1]
 
     def __init__(self, trace: TraceSource = None, **kwargs: Any) -> None:
         self.config = CacheEnvConfig(**kwargs)
@@ -165,12 +183,6 @@ class _TraceCacheEnv(gym.Env[np.ndarray, Any]):
             "byte_hit_rate": self._hit_bytes / self._bytes,
         }
 
-    def _decode(self, action: Any) -> float:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Nothing to release: the trace lives in memory and records are written at episode end."""
-
 
 class CacheEnv(_TraceCacheEnv):
     """Discrete cache env: action 1 = keep the shown file (evict it last), 0 = evict it first.
@@ -180,17 +192,11 @@ class CacheEnv(_TraceCacheEnv):
     """
 
     _core_class = MarkedCache
+    _decode = staticmethod(decode_mark)
 
     def __init__(self, trace: TraceSource = None, **kwargs: Any) -> None:
         super().__init__(trace, **kwargs)
         self.action_space = spaces.Discrete(2)
-
-    def _decode(self, action: Any) -> int:
-        if action == 1:
-            return 1
-        if action == 0:
-            return 0
-        raise ActionError(f"action must be 0 (evict first) or 1 (keep), got {action!r}")
 
 
 class ContinuousCacheEnv(_TraceCacheEnv):
@@ -200,17 +206,12 @@ class ContinuousCacheEnv(_TraceCacheEnv):
     """
 
     _core_class = PriorityCache
+    _decode = staticmethod(decode_priority)
 
     def __init__(self, trace: TraceSource = None, **kwargs: Any) -> None:
         kwargs.setdefault("reward_mode", "cost")
         super().__init__(trace, **kwargs)
         self.action_space = spaces.Box(low=0.0, high=1.0, shape=(1,), dtype=np.float32)
-
-    def _decode(self, action: Any) -> float:
-        values = np.asarray(action, dtype=np.float64).reshape(-1)
-        if values.size != 1 or not math.isfinite(values[0]):
-            raise ActionError(f"action must be one finite priority in [0, 1], got {action!r}")
-        return min(1.0, max(0.0, float(values[0])))
 
 
 __all__ = ["CacheEnv", "CacheEnvConfig", "ContinuousCacheEnv", "EpisodeEndedError"]

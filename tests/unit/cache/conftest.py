@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import pytest
 
 from iroko_gym.cache.core import KB_PER_TB
 from iroko_gym.cache.trace import Trace
@@ -23,8 +22,3 @@ def make_trace(fids: Sequence[int], kbs: Sequence[int] | int = 10) -> Trace:
 def tb(kb: int) -> float:
     """A cache size in TB that is exactly ``kb`` kB."""
     return kb / KB_PER_TB
-
-
-@pytest.fixture
-def trace_factory():
-    return make_trace
