@@ -61,14 +61,10 @@ class CacheGeometry:
             )
 
 
-class MarkedCache:
-    """Cache whose eviction order is: files marked 0 first, least recently used first in a group.
+class _WatermarkCache:
+    """State common to the cores: fill, watermarks, and the file accessed last (still undecided)."""
 
-    Each file carries the mark given for its most recent access.  ``step`` applies the mark for the
-    file shown last, cleans if needed, then looks up the next access: O(1) amortised per access.
-    """
-
-    __slots__ = ("geometry", "used_kb", "_groups", "_high", "_low", "_pending", "_pending_kb")
+    __slots__ = ("geometry", "used_kb", "_high", "_low", "_pending", "_pending_kb")
 
     def __init__(self, geometry: CacheGeometry) -> None:
         self.geometry = geometry
@@ -79,9 +75,22 @@ class MarkedCache:
     def reset(self) -> None:
         """Empty the cache."""
         self.used_kb = 0
-        self._groups: tuple[OrderedDict[int, int], OrderedDict[int, int]] = (OrderedDict(), OrderedDict())
         self._pending = -1
         self._pending_kb = 0
+
+
+class MarkedCache(_WatermarkCache):
+    """Cache whose eviction order is: files marked 0 first, least recently used first in a group.
+
+    Each file carries the mark given for its most recent access.  ``step`` applies the mark for the
+    file shown last, cleans if needed, then looks up the next access: O(1) amortised per access.
+    """
+
+    __slots__ = ("_groups",)
+
+    def reset(self) -> None:
+        super().reset()
+        self._groups: tuple[OrderedDict[int, int], OrderedDict[int, int]] = (OrderedDict(), OrderedDict())
 
     def access(self, fid: int, kb: int) -> bool:
         """Look up ``fid``; admit it on a miss.  It stays unmarked until the next ``step``."""
@@ -116,11 +125,8 @@ class MarkedCache:
     def __contains__(self, fid: int) -> bool:
         return fid == self._pending or fid in self._groups[0] or fid in self._groups[1]
 
-    def __len__(self) -> int:
-        return len(self._groups[0]) + len(self._groups[1]) + (self._pending >= 0)
 
-
-class PriorityCache:
+class PriorityCache(_WatermarkCache):
     """Cache whose eviction order is: lowest keep priority first, least recently used among equals.
 
     A lazy-deletion heap of ``(priority, access number, fid)``; entries made stale by a later access
@@ -131,27 +137,18 @@ class PriorityCache:
     as the original does.
     """
 
-    __slots__ = (
-        "geometry", "used_kb", "last_evicted", "protect_current",
-        "_heap", "_current", "_high", "_low", "_pending", "_pending_kb", "_clock",
-    )
+    __slots__ = ("last_evicted", "protect_current", "_heap", "_current", "_clock")
 
     def __init__(self, geometry: CacheGeometry, protect_current: bool = False) -> None:
-        self.geometry = geometry
         self.protect_current = protect_current
-        self._high = geometry.high_kb
-        self._low = geometry.low_kb
-        self.reset()
+        super().__init__(geometry)
 
     def reset(self) -> None:
-        """Empty the cache."""
-        self.used_kb = 0
+        super().reset()
         self.last_evicted = 0.0
         self._heap: list[tuple[float, int, int]] = []
         # fid -> (priority, access number, kB); the access number makes heap keys unique
         self._current: dict[int, tuple[float, int, int]] = {}
-        self._pending = -1
-        self._pending_kb = 0
         self._clock = 0
 
     def access(self, fid: int, kb: int) -> bool:
@@ -201,6 +198,3 @@ class PriorityCache:
 
     def __contains__(self, fid: int) -> bool:
         return fid == self._pending or fid in self._current
-
-    def __len__(self) -> int:
-        return len(self._current) + (self._pending >= 0 and self._pending not in self._current)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pandas as pd
@@ -54,9 +53,3 @@ class EpisodeMonitor:
         target = Path(self.path_template.format(episode=self.episode)).expanduser()
         return write_parquet_atomic(self.frame(), target)
 
-
-def hit_rates(frame: pd.DataFrame) -> tuple[float, float]:
-    """(file hit rate, byte hit rate) of a monitor frame."""
-    if frame.empty:
-        return math.nan, math.nan
-    return float(frame["hit"].mean()), float(frame.loc[frame["hit"], "kB"].sum() / frame["kB"].sum())
