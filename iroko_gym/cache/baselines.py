@@ -126,9 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"trace: {args.trace or 'bundled default'} ({len(trace)} accesses), cache {args.size_tb:g} TB")
-    print(f"{'policy':<24}{'hit rate':>10}{'byte hit rate':>15}{'requests/s':>14}")
+    width = max(len(r.policy) for r in results) + 2
+    print(f"{'policy':<{width}}{'hit rate':>10}{'byte hit rate':>15}{'requests/s':>14}")
     for r in results:
-        print(f"{r.policy:<24}{r.file_hit_rate:>10.4f}{r.byte_hit_rate:>15.4f}{r.requests_per_second:>14,.0f}")
+        print(f"{r.policy:<{width}}{r.file_hit_rate:>10.4f}{r.byte_hit_rate:>15.4f}{r.requests_per_second:>14,.0f}")
     if args.plot:
         print(f"plot: {plot_hit_rates(results, args.plot, f'{args.size_tb:g} TB cache')}")
     if args.json:
