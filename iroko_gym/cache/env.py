@@ -13,8 +13,9 @@ observation), which is why it looks delayed by one access next to the observatio
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, SupportsFloat
+from typing import Any, Callable, Optional, SupportsFloat, Union
 
 import gymnasium as gym
 import numpy as np
@@ -44,7 +45,7 @@ class CacheEnvConfig:
     start: int = 0  # first access of an episode (reset option `start` overrides)
     length: Optional[int] = None  # accesses per episode, None = to the end of the trace
     random_window: bool = False  # draw `start` from np_random at every reset
-    monitor_path: Optional[str] = None  # parquet per episode; "{episode}" is replaced by its number
+    monitor_path: Optional[Union[str, os.PathLike]] = None  # parquet per episode; "{episode}" -> its number
 
     def __post_init__(self) -> None:
         get_reward(self.reward_mode)

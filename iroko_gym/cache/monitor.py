@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +20,8 @@ class EpisodeMonitor:
     overwrites the previous file.  The reset row has reward NaN: no reward is returned there.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str | os.PathLike) -> None:
+        path = os.fspath(path)
         try:
             path.format(episode=0)
         except (KeyError, IndexError, ValueError) as exc:

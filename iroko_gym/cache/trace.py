@@ -63,6 +63,10 @@ class Trace:
                 f"column {TOKEN_COLUMNS[col]!r} row {row}: token {plain(self.tokens[row, col])} is "
                 "negative; token ids are >= 0 (0 = empty)"
             )
+        missing = np.isnat(self.time) if np.issubdtype(self.time.dtype, np.datetime64) else pd.isna(self.time)
+        if missing.any():
+            row = int(np.flatnonzero(missing)[0])
+            raise TraceError(f"index (access time) row {row} is missing (NaN/NaT); every access needs a time")
         decreasing = np.flatnonzero(self.time[1:] < self.time[:-1])
         if decreasing.size:
             row = int(decreasing[0]) + 1

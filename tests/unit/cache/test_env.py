@@ -138,7 +138,7 @@ def test_windows_by_option_and_random_windows_by_seed() -> None:
 
 def test_monitoring_writes_one_parquet_per_episode_in_a_new_directory(tmp_path) -> None:
     path = tmp_path / "runs" / "cache" / "episode{episode}.parquet"
-    env = CacheEnv(trace=make_trace(**SMALL), cache_size_tb=tb(1000), monitor_path=str(path))
+    env = CacheEnv(trace=make_trace(**SMALL), cache_size_tb=tb(1000), monitor_path=path)
     rewards, infos = run(env, [1, 0, 1, 0])
     run(env, [1, 1, 1, 1])
     written = sorted(p.name for p in path.parent.iterdir())

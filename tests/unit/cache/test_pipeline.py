@@ -70,6 +70,13 @@ def test_bad_raw_log_fails_naming_row_and_writes_nothing(tmp_path, capsys, colum
     assert not out.parent.exists()
 
 
+def test_iso_times_are_parsed_and_sorted() -> None:
+    log = read_log(RAW)
+    log["time"] = ["2024-05-01T10:00:30Z", "2024-05-01T10:00:10Z", "2024-05-01T10:00:20Z", "2024-05-01T10:00:40Z"]
+    trace, _ = process_log(log)
+    assert trace.time.dtype.kind == "M" and trace.fid.tolist() == [1, 2, 2, 3]
+
+
 def test_missing_columns_and_bad_vocab_are_named(tmp_path) -> None:
     with pytest.raises(TraceError, match=r"missing column\(s\) \['filesize'\]"):
         process_log(read_log(RAW).drop(columns=["filesize"]))

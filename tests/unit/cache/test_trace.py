@@ -51,6 +51,7 @@ def test_whole_number_floats_are_accepted() -> None:
         (lambda f: f.assign(kB=[10.5, 20.0, 10.0]), "column 'kB' row 0 has non-integer value 10.5"),
         (lambda f: f.assign(**{"6": [0, -1, 0]}), "column '6' row 1: token -1 is negative"),
         (lambda f: f.iloc[:0], "no accesses"),
+        (lambda f: f.set_axis([0.0, np.nan, 1.0]), "index .* row 1 is missing"),
     ],
 )
 def test_bad_trace_columns_name_the_column_row_and_value(corrupt, message: str) -> None:
