@@ -119,7 +119,10 @@ def main() -> None:
     )
     print(f"(b) policy replay, {len(trace):,} accesses, cache = 10% of the unique bytes:")
     for name, fig in results["replay"].items():
-        print(f"    {name:<8} {fig['best']:>12,.0f} requests/s (median {fig['median']:,.0f}), hit rate {fig['file_hit_rate']:.3f}")
+        print(
+            f"    {name:<8} {fig['best']:>12,.0f} requests/s (median {fig['median']:,.0f}), "
+            f"hit rate {fig['file_hit_rate']:.3f}"
+        )
     print(f"    LRU target >= {LRU_TARGET:,.0f} requests/s: {'met' if results['targets']['lru_met'] else 'NOT met'}")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, indent=1))

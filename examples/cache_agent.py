@@ -55,7 +55,10 @@ def main() -> None:
     )
     for name, agent in (("dataset-popularity", DatasetPopularity()), ("always-keep (LRU)", lambda obs: 1)):
         r = run_episode(env, agent)
-        print(f"{name:<20} hit rate {r['file_hit_rate']:.4f}  byte hit rate {r['byte_hit_rate']:.4f}  reward {r['reward']:.4g}")
+        print(
+            f"{name:<20} hit rate {r['file_hit_rate']:.4f}  byte hit rate {r['byte_hit_rate']:.4f}  "
+            f"reward {r['reward']:.4g}"
+        )
     env.close()
 
 

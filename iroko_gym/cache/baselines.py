@@ -29,8 +29,8 @@ from iroko_gym.errors import ConfigError, IrokoError
 
 Agent = Callable[[np.ndarray], Any]
 BUILTIN_AGENTS: dict[str, Callable[[], Agent]] = {
-    "always-keep": lambda: (lambda obs: 1),
-    "never-keep": lambda: (lambda obs: 0),
+    "always-keep": lambda: lambda obs: 1,
+    "never-keep": lambda: lambda obs: 0,
 }
 
 
@@ -61,7 +61,9 @@ def load_agent(spec: str) -> Agent:
     return agent
 
 
-def evaluate_agent(agent: Agent, trace: Trace, size_tb: float, env_id: str = "Cache-v0", name: str = "agent") -> ReplayResult:
+def evaluate_agent(
+    agent: Agent, trace: Trace, size_tb: float, env_id: str = "Cache-v0", name: str = "agent"
+) -> ReplayResult:
     """One full episode of ``agent`` in ``env_id``; per-access hits as for a policy replay."""
     import gymnasium as gym
 
@@ -107,7 +109,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m iroko_gym.cache.baselines", description=__doc__.splitlines()[0])
     parser.add_argument("--trace", help="processed trace (.parquet); default: the bundled synthetic trace")
     parser.add_argument("--size-tb", type=float, default=10.0, help="cache size in TB of 1024**3 kB (default 10)")
-    parser.add_argument("--policies", default=",".join(POLICIES), help=f"comma-separated subset of {','.join(POLICIES)}")
+    parser.add_argument(
+        "--policies", default=",".join(POLICIES), help=f"comma-separated subset of {','.join(POLICIES)}"
+    )
     parser.add_argument("--agent", action="append", default=[], help="agent to evaluate as well (repeatable)")
     parser.add_argument("--env-id", default="Cache-v0", help="environment the agent runs in (default Cache-v0)")
     parser.add_argument("--plot", help="write a PNG of hit rate over the trace here")
@@ -134,7 +138,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"plot: {plot_hit_rates(results, args.plot, f'{args.size_tb:g} TB cache')}")
     if args.json:
         rows = [
-            {"policy": r.policy, "file_hit_rate": r.file_hit_rate, "byte_hit_rate": r.byte_hit_rate, "seconds": r.seconds}
+            {
+                "policy": r.policy,
+                "file_hit_rate": r.file_hit_rate,
+                "byte_hit_rate": r.byte_hit_rate,
+                "seconds": r.seconds,
+            }
             for r in results
         ]
         payload = json.dumps({"trace": args.trace, "size_tb": args.size_tb, "results": rows}, indent=1)

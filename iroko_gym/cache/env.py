@@ -84,7 +84,7 @@ class _TraceCacheEnv(gym.Env[np.ndarray, Any]):
 
     metadata = {"render_modes": []}
     _core_class: type[MarkedCache] | type[PriorityCache]
-    _decode: Callable[[Any], float]  # action -> keep mark (0/1) or priority in [0, 1]
+    _decode: Callable[[Any], Any]  # action -> int keep mark (MarkedCache) or float priority (PriorityCache)
 
     def __init__(self, trace: TraceSource = None, **kwargs: Any) -> None:
         self.config = CacheEnvConfig(**kwargs)
@@ -113,7 +113,9 @@ class _TraceCacheEnv(gym.Env[np.ndarray, Any]):
 
     # -- episode ----------------------------------------------------------------------------
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         """Empty the cache and show the first access of the (optionally windowed) episode."""
         super().reset(seed=seed)
         options = dict(options or {})

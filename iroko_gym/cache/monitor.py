@@ -54,4 +54,3 @@ class EpisodeMonitor:
         """Write this episode's records (directory created, atomic rename); returns the path."""
         target = Path(self.path_template.format(episode=self.episode)).expanduser()
         return write_parquet_atomic(self.frame(), target)
-

@@ -59,7 +59,9 @@ class Vocabulary:
             data = json.loads(Path(path).read_text())
             ids = {str(k): int(v) for k, v in data["tokens"].items()}
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise TraceError(f"cannot read vocabulary {str(path)!r}: {exc}; expected {{\"tokens\": {{token: id}}}}") from exc
+            raise TraceError(
+                f'cannot read vocabulary {str(path)!r}: {exc}; expected {{"tokens": {{token: id}}}}'
+            ) from exc
         if sorted(ids.values()) != list(range(1, len(ids) + 1)):
             raise TraceError(f"vocabulary {str(path)!r} ids are not 1..{len(ids)}; was it edited by hand?")
         return cls(ids)
@@ -95,9 +97,9 @@ def process_log(log: pd.DataFrame, vocab: Vocabulary | None = None) -> tuple[Tra
         raise TraceError("raw log has no rows")
     log = log.reset_index(drop=True)
     for col in ("scope", "dataset", "filename"):
-        bad = log[col].isna() | (log[col].astype(str).str.strip() == "")
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
+        empty = log[col].isna() | (log[col].astype(str).str.strip() == "")
+        if empty.any():
+            row = int(np.flatnonzero(empty)[0])
             raise TraceError(f"raw log column {col!r} row {row} is empty; every access needs {col}")
     size = pd.to_numeric(log["filesize"], errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~(size > 0))
@@ -114,7 +116,9 @@ def process_log(log: pd.DataFrame, vocab: Vocabulary | None = None) -> tuple[Tra
     by_dataset: dict[tuple[str, str], list[int]] = {}
     fids: dict[tuple[str, str, str], int] = {}
     fid = np.empty(len(log), dtype=np.int64)
-    for row, (scope, dataset, filename) in enumerate(zip(log["scope"].astype(str), log["dataset"].astype(str), log["filename"].astype(str))):
+    for row, (scope, dataset, filename) in enumerate(
+        zip(log["scope"].astype(str), log["dataset"].astype(str), log["filename"].astype(str), strict=True)
+    ):
         ids = by_dataset.get((scope, dataset))
         if ids is None:
             ids = by_dataset[(scope, dataset)] = [vocab.id_of(t) for t in dataset_tokens(scope, dataset)]
@@ -134,7 +138,9 @@ def _parse_time(column: pd.Series) -> np.ndarray:
         return parsed.dt.tz_localize(None).to_numpy()
     bad = numeric.isna() if numeric.notna().any() else parsed.isna()
     row = int(np.flatnonzero(bad.to_numpy())[0])
-    raise TraceError(f"raw log column 'time' row {row} is {plain(column.iloc[row])!r}; give seconds or ISO 8601 date-times")
+    raise TraceError(
+        f"raw log column 'time' row {row} is {plain(column.iloc[row])!r}; give seconds or ISO 8601 date-times"
+    )
 
 
 def write_trace(trace: Trace, vocab: Vocabulary, out: str | os.PathLike) -> tuple[Path, Path]:
@@ -161,7 +167,9 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("out", help="output trace, *.parquet")
     synth.add_argument("--raw-out", help="also write the raw synthetic log here (CSV or parquet)")
     for f in fields(SyntheticConfig):
-        synth.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, help=f"(default {f.default})")
+        synth.add_argument(
+            f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, help=f"(default {f.default})"
+        )
     return parser
 
 
@@ -183,7 +191,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except IrokoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {out} ({len(trace)} accesses, {len(np.unique(trace.fid))} files, {len(vocab.ids)} tokens) and {vocab_out}")
+    print(
+        f"wrote {out} ({len(trace)} accesses, {len(np.unique(trace.fid))} files, "
+        f"{len(vocab.ids)} tokens) and {vocab_out}"
+    )
     return 0
 
 

@@ -80,7 +80,9 @@ def generate_log(config: SyntheticConfig) -> pd.DataFrame:
             "time": np.round(times, 3),
             "scope": [SCOPES[scopes[d]] for d in ds],
             "dataset": [names[d] for d in ds],
-            "filename": [f"{names[d].rsplit('.', 1)[0]}._{k + 1:06d}.pool.root.1" for d, k in zip(ds, file_idx)],
+            "filename": [
+                f"{names[d].rsplit('.', 1)[0]}._{k + 1:06d}.pool.root.1" for d, k in zip(ds, file_idx, strict=True)
+            ],
             "filesize": sizes,
         }
     )

@@ -95,7 +95,11 @@ def test_protected_current_file_survives_its_own_cleaning() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"capacity_kb": 0}, {"capacity_kb": 10, "high_watermark": 0.8, "low_watermark": 0.9}, {"capacity_kb": 10, "low_watermark": 0}],
+    [
+        {"capacity_kb": 0},
+        {"capacity_kb": 10, "high_watermark": 0.8, "low_watermark": 0.9},
+        {"capacity_kb": 10, "low_watermark": 0},
+    ],
 )
 def test_bad_geometry_is_refused(kwargs: dict) -> None:
     with pytest.raises(ConfigError):

@@ -82,7 +82,7 @@ def test_policies_agree_with_libcachesim(policy: str, random_sized_trace: Trace)
     cache = cls(cache_size=capacity)
     nxt = next_use(trace.fid)
     oracle = []
-    for i, (f, k) in enumerate(zip(trace.fid.tolist(), trace.kb.tolist())):
+    for i, (f, k) in enumerate(zip(trace.fid.tolist(), trace.kb.tolist(), strict=True)):
         req = lcs.Request()
         req.obj_id, req.obj_size, req.clock_time = f, k, i
         req.next_access_vtime = int(nxt[i]) if nxt[i] < len(trace) else 2**63 - 1

@@ -33,7 +33,7 @@ def _env(reference: dict) -> CacheEnv:
 def test_fixture_exercises_hits_evictions_and_both_reward_signs(reference: dict) -> None:
     fills = [obs[7] for obs in reference["obs"]]
     assert max(fills) > 95
-    assert sum(b < a for a, b in zip(fills, fills[1:])) >= 3  # the cache was cleaned several times
+    assert sum(b < a for a, b in zip(fills, fills[1:], strict=False)) >= 3  # the cache was cleaned several times
     sizes = [obs[6] for obs in reference["obs"]]
     assert len(set(sizes)) < len(sizes)  # files are read again
     assert min(reference["rewards"]) < 0 < max(reference["rewards"])

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
 
-import gymnasium as gym
 import iroko_gym  # noqa: F401
 from iroko_gym.cache.trace import Trace, default_trace_path, load_trace
 from iroko_gym.errors import TraceError
