@@ -179,3 +179,14 @@ def test_bad_actions_and_out_of_order_calls_raise() -> None:
     with pytest.raises(ActionError, match="finite"):
         cont.step([float("nan")])
     cont.step([1.7])  # clipped to 1.0, as Box actions from unsquashed policies often are
+
+
+def test_vector_env_runs_independent_random_windows_with_autoreset() -> None:
+    envs = gym.make_vec("Cache-v0", num_envs=2, vectorization_mode="sync", length=20, random_window=True)
+    obs, info = envs.reset(seed=[1, 2])
+    assert obs.shape == (2, 8) and obs.dtype == np.int64 and info["access"][0] != info["access"][1]
+    for _ in range(19):
+        obs, _, terminated, _, info = envs.step(np.array([1, 0]))
+    assert terminated.all()
+    envs.step(np.array([1, 1]))  # next-step autoreset starts fresh windows instead of raising
+    envs.close()
