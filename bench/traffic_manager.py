@@ -39,7 +39,10 @@ UDP_WIRE_BYTES = UDP_PAYLOAD + 8 + 20 + 14
 
 
 def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
+    """Run ``ip`` and fail with its stderr (not just the exit code) if it fails."""
+    result = subprocess.run(["ip", *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}")
 
 
 @contextmanager

@@ -161,7 +161,10 @@ class TrafficManager:
         self._poller = select.poll()
         self._poller.register(self._out_fd, select.POLLIN)
 
-        line = self._read_line(time.monotonic() + ready_timeout_s)
+        try:
+            line = self._read_line(time.monotonic() + ready_timeout_s)
+        except EmulationError as exc:  # exited during start-up: exc has code and stderr
+            raise EmulationError(f"traffic manager failed to start: {exc}") from None
         if line != f"ready {self._n}":
             reason = (
                 f"no 'ready' within {ready_timeout_s} s" if line is None else f"got {line!r}"
@@ -203,7 +206,7 @@ class TrafficManager:
         try:
             written = os.write(self._in_fd, command)
         except (BrokenPipeError, BlockingIOError) as exc:
-            raise self._died(f"cannot send command {seq}: {exc}") from exc
+            raise self._died(f"cannot send command {seq}: {exc}", grace_s=1.0) from exc
         if written != len(command):
             raise self._died(f"command {seq} only partly sent ({written}/{len(command)} bytes)")
 
@@ -283,7 +286,7 @@ class TrafficManager:
                 continue
             chunk = os.read(self._out_fd, 65536)
             if not chunk:
-                raise self._died("traffic manager closed its output")
+                raise self._died("traffic manager closed its output", grace_s=1.0)
             self._buf += chunk
         line, _, self._buf = self._buf.partition(b"\n")
         return line.decode(errors="replace")
@@ -292,9 +295,13 @@ class TrafficManager:
         if self._proc.poll() is not None:
             raise self._died("traffic manager is not running")
 
-    def _died(self, what: str) -> EmulationError:
-        """Stop the process (if still running) and build an error with its exit details."""
-        self._abort()
+    def _died(self, what: str, grace_s: float = 0.0) -> EmulationError:
+        """Stop the process and build an error with its exit details.
+
+        ``grace_s``: how long an exiting process (it closed a pipe) may take to exit by
+        itself, so that its own exit code is reported rather than our SIGKILL.
+        """
+        self._abort(grace_s)
         self._closed = True
         return EmulationError(f"{what}{self._exit_info()}")
 

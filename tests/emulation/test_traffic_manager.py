@@ -47,7 +47,10 @@ def tm_binary() -> Path:
 
 
 def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
+    """Run ``ip`` and fail with its stderr (not just the exit code) if it fails."""
+    result = subprocess.run(["ip", *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}")
 
 
 @dataclass
