@@ -12,9 +12,10 @@ observation), which is why it looks delayed by one access next to the observatio
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Callable, Optional, SupportsFloat, Union
 
 import gymnasium as gym
@@ -56,6 +57,17 @@ class CacheEnvConfig:
         if not isinstance(self.start, int) or self.start < 0:
             raise ConfigError(f"start must be an int >= 0, got {self.start!r}")
 
+    @classmethod
+    def from_kwargs(cls, kwargs: dict[str, Any]) -> CacheEnvConfig:
+        """Build from ``gymnasium.make`` keyword arguments; a misspelled name gets a suggestion."""
+        names = [f.name for f in fields(cls)]
+        for key in kwargs:
+            if key not in names:
+                close = difflib.get_close_matches(key, [*names, "trace"], n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; options: {', '.join(['trace', *names])}"
+                raise ConfigError(f"unknown cache env option {key!r}{hint}")
+        return cls(**kwargs)
+
     def geometry(self) -> CacheGeometry:
         return CacheGeometry.from_tb(
             self.cache_size_tb, high_watermark=self.high_watermark, low_watermark=self.low_watermark
@@ -87,7 +99,7 @@ class _TraceCacheEnv(gym.Env[np.ndarray, Any]):
     _decode: Callable[[Any], Any]  # action -> int keep mark (MarkedCache) or float priority (PriorityCache)
 
     def __init__(self, trace: TraceSource = None, **kwargs: Any) -> None:
-        self.config = CacheEnvConfig(**kwargs)
+        self.config = CacheEnvConfig.from_kwargs(kwargs)
         self.trace = load_trace(trace)
         self.geometry = self.config.geometry()
         self.geometry.check_fits(int(self.trace.kb.max()))
