@@ -23,7 +23,7 @@ from iroko_gym.errors import ConfigError
 PriorityFn = Callable[[int, int, int, bool], float]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ReplayResult:
     """Per-access hits of one policy on one trace, and the wall time of the replay."""
 
