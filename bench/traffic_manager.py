@@ -42,7 +42,8 @@ def ip(*args: str) -> None:
     """Run ``ip`` and fail with its stderr (not just the exit code) if it fails."""
     result = subprocess.run(["ip", *args], capture_output=True, text=True)
     if result.returncode != 0:
-        raise RuntimeError(f"ip {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}")
+        command = " ".join(["ip", *args])
+        raise RuntimeError(f"{command} exited {result.returncode}: {result.stderr.strip()}")
 
 
 @contextmanager
@@ -57,7 +58,8 @@ def hosts(count: int) -> Iterator[list[tuple[str, str]]]:
             for name in (a, b):
                 ip("netns", "add", name)
                 made.append(name)
-            ip("link", "add", f"{a}e", "netns", a, "type", "veth", "peer", "name", f"{b}e", "netns", b)
+            ip("link", "add", f"{a}e", "netns", a, "type", "veth",
+               "peer", "name", f"{b}e", "netns", b)
             for k, name in enumerate((a, b)):
                 ip("-n", name, "addr", "add", f"10.78.{i // 2}.{k + 1}/24", "dev", f"{name}e")
                 ip("-n", name, "link", "set", f"{name}e", "up")
@@ -211,8 +213,10 @@ def main() -> int:
         print(f"\n{'burst':>8} {'rate Mbit/s':>11} {'measured':>9} {'error %':>8}")
         accuracy = bench_accuracy([10_000_000, 50_000_000, 200_000_000], [None, 3028])
         for r in accuracy:
-            print(f"{r['burst_bytes']!s:>8} {r['rate_bps'] / 1e6:>11.0f}"  # type: ignore[operator]
-                  f" {r['measured_bps'] / 1e6:>9.2f} {r['error_pct']:>8.2f}")  # type: ignore[operator]
+            rate = float(r["rate_bps"])  # type: ignore[arg-type]
+            measured = float(r["measured_bps"])  # type: ignore[arg-type]
+            print(f"{r['burst_bytes']!s:>8} {rate / 1e6:>11.0f} {measured / 1e6:>9.2f}"
+                  f" {r['error_pct']:>8.2f}")
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({

@@ -50,7 +50,8 @@ def ip(*args: str) -> None:
     """Run ``ip`` and fail with its stderr (not just the exit code) if it fails."""
     result = subprocess.run(["ip", *args], capture_output=True, text=True)
     if result.returncode != 0:
-        raise RuntimeError(f"ip {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}")
+        command = " ".join(["ip", *args])
+        raise RuntimeError(f"{command} exited {result.returncode}: {result.stderr.strip()}")
 
 
 @dataclass
@@ -189,7 +190,8 @@ def test_fixed_burst_and_handle_major(net: NetPair) -> None:
     for ns, ifname in zip(net.ns, net.ifname):
         state = htb_state(ns, ifname)
         assert (state["kind"], state["handle"]) == ("htb", 7)
-        assert burst_bytes(state["classes"]["7:1"]) == pytest.approx(20_000, rel=0.02)  # type: ignore[index]
+        parms = state["classes"]["7:1"]  # type: ignore[index]
+        assert burst_bytes(parms) == pytest.approx(20_000, rel=0.02)
     assert class_rates(net, "7:1") == [(5_000_000, 5_000_000), (12_500_000, 12_500_000)]
 
 

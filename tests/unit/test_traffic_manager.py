@@ -154,7 +154,9 @@ def test_binary_lookup_rejects_bad_env_var(monkeypatch: pytest.MonkeyPatch, tmp_
         traffic_manager_binary()
 
 
-def test_binary_lookup_missing_names_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_binary_lookup_missing_names_the_fix(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("IROKO_TM", raising=False)
     monkeypatch.setattr(control, "_REPO_ROOT", tmp_path)
     monkeypatch.setenv("PATH", str(tmp_path))
@@ -235,7 +237,8 @@ def test_start_failure_raises_with_exit_code_and_stderr(
     fake_tm: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_TM_MODE", "fail-start")
-    with pytest.raises(EmulationError, match=r"exit code 1; stderr: cannot open namespace '/nowhere'"):
+    expected = r"failed to start: .*exit code 1; stderr: cannot open namespace '/nowhere'"
+    with pytest.raises(EmulationError, match=expected):
         TrafficManager(TARGETS, 5_000_000)
 
 
@@ -256,7 +259,9 @@ def test_real_binary_start_failure_names_the_namespace(
         TrafficManager([(str(missing), "eth0")], 5_000_000)
 
 
-def test_err_reply_raises_naming_the_message(fake_tm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_err_reply_raises_naming_the_message(
+    fake_tm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FAKE_TM_MODE", "err")
     with TrafficManager(TARGETS, 5_000_000) as tm:
         with pytest.raises(EmulationError, match="rejected command 1 .*: 1 Object not found"):
@@ -264,7 +269,9 @@ def test_err_reply_raises_naming_the_message(fake_tm: Path, monkeypatch: pytest.
         np.testing.assert_array_equal(tm.applied_rates_bps, [5_000_000, 5_000_000])
 
 
-def test_no_reply_times_out_instead_of_hanging(fake_tm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_reply_times_out_instead_of_hanging(
+    fake_tm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FAKE_TM_MODE", "silent")
     tm = TrafficManager(TARGETS, 5_000_000, reply_timeout_s=0.3)
     start = time.monotonic()
@@ -277,7 +284,9 @@ def test_no_reply_times_out_instead_of_hanging(fake_tm: Path, monkeypatch: pytes
     tm.close()
 
 
-def test_crash_raises_with_exit_code_and_stderr(fake_tm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_raises_with_exit_code_and_stderr(
+    fake_tm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FAKE_TM_MODE", "crash")
     tm = TrafficManager(TARGETS, 5_000_000)
     with pytest.raises(EmulationError, match="exit code 3; stderr: boom: netlink socket vanished"):
