@@ -73,10 +73,11 @@ class Dispatcher:
                 learner = Learner(spec, self.options)
                 self._learners[spec.client_id] = learner
                 return learner, True
-        if learner.spec.describe() != spec.describe():
+        differences = learner.spec.differences(spec)
+        if differences:
             raise ConfigError(
                 f"client_id {spec.client_id!r} already has a learner with a different setup "
-                f"({learner.spec.describe()}); use another client_id or the same config")
+                f"({'; '.join(differences)}); use another client_id or the same config")
         return learner, False
 
     def get(self, client_id: str) -> Learner:

@@ -62,10 +62,25 @@ class LearnerSpec:
     observation_size: int
     action: ActionSpec
 
+    def fields(self) -> dict[str, Any]:
+        """Flat view, e.g. ``{"algorithm": "PPO", "params.gamma": 0.99, "action.n": 2}``."""
+        flat: dict[str, Any] = {"algorithm": self.algorithm,
+                                "observation_size": self.observation_size}
+        flat.update({f"params.{k}": v for k, v in json.loads(params_json(self.params)).items()})
+        flat.update({f"action.{k}": list(v) if isinstance(v, tuple) else v
+                     for k, v in asdict(self.action).items()})
+        return flat
+
     def describe(self) -> str:
         return json.dumps({"algorithm": self.algorithm, "params": json.loads(params_json(self.params)),
                            "observation_size": self.observation_size,
                            "action": asdict(self.action)}, sort_keys=True)
+
+    def differences(self, other: LearnerSpec) -> list[str]:
+        """``["params.seed: 0 here, 2 there", ...]`` for every field that differs."""
+        mine, theirs = self.fields(), other.fields()
+        return [f"{k}: {mine.get(k)!r} here, {theirs.get(k)!r} requested"
+                for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
 
     @classmethod
     def parse(cls, client_id: str, text: str) -> LearnerSpec:
