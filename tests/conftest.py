@@ -39,21 +39,31 @@ def _netns() -> set[str]:
 
 
 @pytest.fixture(autouse=True)
-def _machine_left_as_found(request: pytest.FixtureRequest):
-    """After every emulation test: no new links, namespaces or env records may remain."""
+def _machine_left_as_found(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """After every emulation test: nothing the test's envs created may remain.
+
+    Judged by the prefixes the test's envs claimed (so that envs of other processes on the same
+    machine are neither blamed nor touched), plus any new network namespace.
+    """
     if "emulation" not in request.keywords or _emulation_unavailable():
         yield
         return
-    from iroko_gym.dc.registry import RUN_DIR
+    from iroko_gym.dc import backend, registry
 
-    links, netns = _links(), _netns()
-    records = set(RUN_DIR.glob("*.json")) if RUN_DIR.is_dir() else set()
+    claimed: list[str] = []
+
+    def claim_and_remember():
+        own = registry.claim_prefix()
+        claimed.append(own.prefix)
+        return own
+
+    monkeypatch.setattr(backend, "claim_prefix", claim_and_remember)
+    netns = _netns()
     yield
-    new_records = (set(RUN_DIR.glob("*.json")) if RUN_DIR.is_dir() else set()) - records
-    new_links, new_netns = _links() - links, _netns() - netns
-    if new_records or new_links or new_netns:
-        from iroko_gym.dc.registry import Ownership
-
-        for path in new_records:  # clean up so later tests start from a clean machine
-            Ownership.load(path).remove_all()
-        pytest.fail(f"test left behind links {sorted(new_links)}, netns {sorted(new_netns)}, records {sorted(map(str, new_records))}")
+    records = [registry.RUN_DIR / f"{p}.json" for p in claimed if (registry.RUN_DIR / f"{p}.json").exists()]
+    links = sorted(n for n in _links() if any(n.startswith(p) for p in claimed))
+    new_netns = sorted(_netns() - netns)
+    for path in records:  # clean up so later tests start from a clean machine
+        registry.Ownership.load(path).remove_all()
+    if records or links or new_netns:
+        pytest.fail(f"test left behind links {links}, netns {new_netns}, records {[str(r) for r in records]}")
