@@ -1,0 +1,26 @@
+"""The remote training service: real systems ask a learner for actions (PPO, DQN).
+
+``from iroko_gym.remote import RemoteAgent, RemoteServer`` — names resolve lazily, so importing
+the package costs nothing until one is used (the server pulls in torch, the client does not).
+See docs/remote.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "RemoteAgent": "client", "Action": "client", "Trajectory": "client", "ClientStats": "client",
+    "RemoteServer": "server", "ServerConfig": "server",
+    "ClientConfig": "config", "PPOConfig": "config", "DQNConfig": "config",
+    "ActionSpec": "config", "load_client_config": "config",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'iroko_gym.remote' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"iroko_gym.remote.{module}"), name)

@@ -1,0 +1,79 @@
+"""Shared-token authentication, TLS, and the per-client TensorBoard log."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from iroko_gym.errors import RemoteError
+from iroko_gym.remote.client import RemoteAgent
+
+pytestmark = pytest.mark.integration
+
+
+def one_episode(agent: RemoteAgent, steps: int = 16) -> None:
+    traj = None
+    for t in range(steps):
+        traj, action = agent.request_for_action(traj, np.zeros(4))
+        action.update_reward(1.0)
+        if t == steps - 1:
+            agent.mark_end_of_trajectory(traj, action)
+        else:
+            agent.add_to_trajectory(traj, action)
+
+
+def test_token_is_required_when_configured(make_server, make_config):
+    server = make_server(token="s3cret")
+    with pytest.raises(RemoteError, match="UNAUTHENTICATED"):
+        RemoteAgent(make_config(server.address, connect_timeout_s=5))
+    with pytest.raises(RemoteError, match="UNAUTHENTICATED"):
+        RemoteAgent(make_config(server.address, token="wrong", connect_timeout_s=5))
+    with RemoteAgent(make_config(server.address, token="s3cret")) as agent:
+        one_episode(agent)
+        assert agent.flush(10)
+        assert agent.stats().trajectories_sent == 1
+
+
+@pytest.fixture
+def certificate(tmp_path):
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return str(cert), str(key)
+
+
+def test_tls_with_token(make_server, make_config, certificate):
+    cert, key = certificate
+    server = make_server(tls_cert_file=cert, tls_key_file=key, token="t")
+    with RemoteAgent(make_config(server.address, tls_ca_file=cert, token="t")) as agent:
+        one_episode(agent)
+        assert agent.flush(10)
+    with pytest.raises(RemoteError, match="UNAVAILABLE|DEADLINE_EXCEEDED"):
+        RemoteAgent(make_config(server.address, token="t", connect_timeout_s=1))  # plaintext
+
+
+def test_tensorboard_log_per_client(make_server, make_config, tmp_path):
+    event_accumulator = pytest.importorskip(
+        "tensorboard.backend.event_processing.event_accumulator")
+    server = make_server(logdir=tmp_path / "runs")
+    config = make_config(server.address, client_id="tb/one",
+                         params={"rollout_steps": 32, "minibatch_size": 16})
+    with RemoteAgent(config) as agent:
+        for _ in range(2):
+            one_episode(agent)
+        assert agent.wait_for_model(1, timeout=30)
+    server.close()
+    (run,) = (tmp_path / "runs").iterdir()
+    assert run.name.startswith("tb_one-")
+    events = event_accumulator.EventAccumulator(str(run))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"episode/return", "episode/length", "train/policy_loss", "train/value_loss",
+            "train/approx_kl", "train/entropy", "train/steps_per_s", "train/version"} <= tags
+    assert [e.value for e in events.Scalars("episode/return")] == [16.0, 16.0]
