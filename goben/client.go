@@ -48,6 +48,7 @@ type clientConfig struct {
 	durationS    float64
 	rateMbps     float64
 	payloadBytes int
+	cc           string
 }
 
 func clientMain(args []string, stdout, stderr io.Writer) int {
@@ -60,6 +61,7 @@ func clientMain(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&cfg.durationS, "duration-s", 0, "stop all flows after this many seconds (0 = no limit)")
 	fs.Float64Var(&cfg.rateMbps, "rate-mbps", 0, "pace each flow to this rate in Mbit/s (0 = unpaced)")
 	fs.IntVar(&cfg.payloadBytes, "payload-bytes", defaultPayload, "UDP datagram payload size in bytes, header included")
+	fs.StringVar(&cfg.cc, "cc", "", "TCP congestion control of every TCP flow, set per socket (default: the namespace's)")
 	if code, ok := parseFlags(fs, args, clientUsage, stdout, stderr); !ok {
 		return code
 	}
@@ -85,6 +87,10 @@ func clientMain(args []string, stdout, stderr io.Writer) int {
 		}
 	} else if err := checkFlowID(cfg.srcName); err != nil {
 		return bad(fmt.Sprintf("--src-name %v", err))
+	}
+	if err := checkCongestionControl(cfg.cc); err != nil {
+		fmt.Fprintf(stderr, "goben client: %v\n", err)
+		return 1
 	}
 	if err := runClient(cfg, stderr); err != nil {
 		fmt.Fprintf(stderr, "goben client: %v\n", err)

@@ -104,7 +104,7 @@ func (c *client) dial(addr string) (net.Conn, error) {
 	start := time.Now()
 	backoff := 10 * time.Millisecond
 	for {
-		d := net.Dialer{Timeout: connectAttempt}
+		d := net.Dialer{Timeout: connectAttempt, Control: congestionControl(c.cfg.cc)}
 		conn, err := d.DialContext(c.stop.ctx, "tcp", addr)
 		if err == nil {
 			return conn, nil

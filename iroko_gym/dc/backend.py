@@ -43,11 +43,6 @@ def require_mininet() -> None:
         raise DependencyError("'mnexec' is not on PATH; run ./install.sh (apt-get install mininet)")
 
 
-def available_congestion_controls() -> list[str]:
-    """TCP congestion controls the running kernel offers (built in: no module loading here)."""
-    return Path("/proc/sys/net/ipv4/tcp_available_congestion_control").read_text().split()
-
-
 def tbf_burst_bytes(rate_bps: float) -> int:
     """Token bucket depth: 1 ms at line rate, at least two full packets."""
     return max(2 * (MTU_BYTES + 14), int(rate_bps / 8 / 1000))

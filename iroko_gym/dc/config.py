@@ -13,10 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from iroko_gym.errors import ConfigError
+from iroko_gym.errors import ConfigError, DependencyError
 
 TRANSPORTS = ("tcp", "udp")
+# Congestion controls Linux ships as modules/built-ins: a name from here that the kernel lacks is
+# a missing kernel feature (DependencyError), any other name a typo (ConfigError).
+LINUX_CONGESTION_CONTROLS = ("reno", "cubic", "bbr", "dctcp", "vegas", "westwood", "htcp", "bic", "highspeed",
+                             "hybla", "illinois", "lp", "nv", "scalable", "veno", "yeah", "cdg")
 STATE_FEATURES = ("backlog", "backlog_max", "d_backlog", "drops", "overlimits", "bw_rx", "bw_tx")
+
+
+def available_congestion_controls() -> list[str]:
+    """TCP congestion controls the running kernel offers (built in: no module loading here)."""
+    return Path("/proc/sys/net/ipv4/tcp_available_congestion_control").read_text().split()
 
 
 def _did_you_mean(value: str, options: Any) -> str:
@@ -90,8 +99,23 @@ class DCConfig:
                 raise ConfigError(
                     f"state_model feature {feat!r} is unknown{_did_you_mean(feat, STATE_FEATURES)}; known: {STATE_FEATURES}"
                 )
+        self._check_congestion_control()
         if self.pattern_file is not None and not Path(self.pattern_file).is_file():
             raise ConfigError(f"pattern_file={self.pattern_file!r}: no such file")
+
+    def _check_congestion_control(self) -> None:
+        available = available_congestion_controls()
+        if self.congestion_control in available:
+            return
+        if self.congestion_control in LINUX_CONGESTION_CONTROLS:
+            raise DependencyError(
+                f"congestion_control={self.congestion_control!r}: this kernel lacks tcp_{self.congestion_control} "
+                f"(CONFIG_TCP_CONG_{self.congestion_control.upper()}) and cannot load modules; available: {available}"
+            )
+        raise ConfigError(
+            f"congestion_control={self.congestion_control!r} is unknown{_did_you_mean(self.congestion_control, available)}; "
+            f"this kernel has {available}"
+        )
 
     @staticmethod
     def _check_positive(name: str, value: Any) -> None:

@@ -183,3 +183,17 @@ def test_crash_of_a_helper_process_is_a_clear_step_error(make_env, what):
     assert time.monotonic() - t0 < 3.0
     assert ("traffic client" in str(err.value)) if what == "traffic client" else ("traffic manager" in str(err.value))
     env.close()  # still cleans up (checked by the autouse leftover fixture)
+
+
+@pytest.mark.parametrize("cc", ["reno", "cubic"])
+def test_congestion_control_is_set_per_socket_not_globally(make_env, cc):
+    global_default = Path("/proc/sys/net/ipv4/tcp_congestion_control").read_text()
+    env = make_env(congestion_control=cc)
+    env.reset(seed=0)
+    env.step(np.ones(4, dtype=np.float32))
+    net = env.unwrapped._network
+    sender_pid = net._backend.host_pid("h1")
+    out = subprocess.run(["mnexec", "-a", str(sender_pid), "ss", "-tin", "state", "established"],
+                         capture_output=True, text=True, check=True).stdout
+    assert f" {cc} " in out
+    assert Path("/proc/sys/net/ipv4/tcp_congestion_control").read_text() == global_default

@@ -230,9 +230,13 @@ def client_argv(
     duration_s: float | None = None,
     rate_mbps: float | None = None,
     payload_bytes: int = 1400,
+    congestion_control: str | None = None,
     binary: str | os.PathLike[str] | None = None,
 ) -> list[str]:
     """argv of ``goben client`` running ``schedule`` and writing ``records``.
+
+    ``congestion_control`` sets TCP_CONGESTION on every TCP socket (None: the namespace's
+    default); per socket, so no system-wide sysctl is changed.
 
     ``duration_s`` stops every flow after that many seconds (None: no limit); ``rate_mbps`` paces
     each flow in user space (None or 0: unpaced); ``payload_bytes`` is the UDP datagram payload
@@ -257,6 +261,8 @@ def client_argv(
             f"want an integer in {_UDP_HEADER_FIXED + 1}..{_MAX_UDP_PAYLOAD}"
         )
     argv += ["--payload-bytes", str(int(payload_bytes))]
+    if congestion_control is not None:
+        argv += ["--cc", _check_id(congestion_control, "goben client congestion_control")]
     return argv
 
 

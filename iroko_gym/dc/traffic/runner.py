@@ -87,7 +87,8 @@ class TrafficRunner:
         for src, flows in rows.items():
             schedule = ep_dir / f"schedule-{src}.csv"
             write_schedule(schedule, flows)
-            argv = client_argv(schedule, ep_dir / f"flows-{src}.csv", src_name=src, duration_s=self.duration_s)
+            argv = client_argv(schedule, ep_dir / f"flows-{src}.csv", src_name=src, duration_s=self.duration_s,
+                               congestion_control=self.congestion_control if self.transport == "tcp" else None)
             self._clients[src] = self._spawn(src, argv, ep_dir / f"client-{src}.log")
         self._episode_dir = ep_dir
         return ep_dir

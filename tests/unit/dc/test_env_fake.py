@@ -127,6 +127,7 @@ def test_bad_actions_raise_naming_the_problem(action, fragment):
         ({"pattern": "incas"}, "incas"),
         ({"pattern_file": "/nonexistent/p.csv"}, "/nonexistent/p.csv"),
         ({"sample_interval_ms": 200}, "sample_interval_ms=200"),
+        ({"congestion_control": "cubik"}, "did you mean 'cubic'"),
     ],
 )
 def test_bad_config_raises_config_error_naming_field_and_value(kwargs, fragment):
@@ -152,3 +153,12 @@ def test_dc_tcp_v0_never_limits_rates():
     assert info["apply_latency_s"] == 0.0
     np.testing.assert_allclose(info["applied_rates_bps"], [10e6] * 4)
     env.close()
+
+
+def test_congestion_control_missing_from_kernel_names_the_kernel_feature():
+    from iroko_gym.dc.config import available_congestion_controls
+    from iroko_gym.errors import DependencyError
+
+    assert "dctcp" not in available_congestion_controls()  # this machine's kernel (see README)
+    with pytest.raises(DependencyError, match="tcp_dctcp"):
+        gym.make("dc-iroko-v0", congestion_control="dctcp")
