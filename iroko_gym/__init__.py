@@ -6,11 +6,13 @@ Importing the package only registers environment ids (string entry points): noth
 
 from __future__ import annotations
 
+from typing import Any
+
 from gymnasium.envs.registration import register, registry
 
 __version__ = "0.1.0"
 
-_ENVS = {
+_ENVS: dict[str, tuple[str, dict[str, Any]]] = {
     # Data-center congestion control on an emulated network (root needed from reset() on).
     "dc-iroko-v0": ("iroko_gym.dc.env:DCEnv", {}),
     # Same network, every host at full link rate: TCP alone does congestion control.

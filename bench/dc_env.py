@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""DCEnv timing and accuracy on the real emulated dumbbell (root needed).
+
+Measures: cold start (make -> first observation), reset, close; step overhead beyond the step
+interval (p50/p99); action-to-rate-applied latency (p50/p99); rate accuracy (commanded vs
+measured sending rate, 10 %..100 % of capacity, TCP and UDP).  Prints the figures next to their
+targets and writes them to bench/out/dc_env.json.
+
+    sudo -E .venv/bin/python bench/dc_env.py [--steps 500] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+import iroko_gym  # noqa: F401
+
+OUT = Path(__file__).resolve().parent / "out" / "dc_env.json"
+TARGETS = {"cold_start_s": 3.0, "step_overhead_p99_ms": 5.0, "apply_latency_p99_ms": 2.0, "rate_error_max_pct": 5.0}
+
+
+@dataclass(frozen=True)
+class Args:
+    steps: int
+    starts: int
+    fractions: tuple[float, ...]
+    settle_steps: int
+    measure_steps: int
+
+
+def parse_args() -> Args:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--steps", type=int, default=500, help="steps timed for overhead and apply latency")
+    p.add_argument("--starts", type=int, default=5, help="cold starts timed")
+    p.add_argument("--quick", action="store_true", help="fewer steps and rate points (a smoke run)")
+    ns = p.parse_args()
+    if ns.quick:
+        return Args(50, 2, (0.1, 0.5, 1.0), 5, 10)
+    return Args(ns.steps, ns.starts, tuple(np.round(np.arange(0.1, 1.01, 0.1), 2)), 10, 20)
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def lifecycle(args: Args) -> dict:
+    cold, resets, closes = [], [], []
+    for i in range(args.starts):
+        t0 = time.perf_counter()
+        env = gym.make("dc-iroko-v0")
+        env.reset(seed=i)
+        cold.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        env.reset(seed=i + 100)
+        resets.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        env.close()
+        closes.append(time.perf_counter() - t0)
+    return {"cold_start_s": {"p50": pct(cold, 50), "max": max(cold)}, "reset_s": {"p50": pct(resets, 50), "max": max(resets)},
+            "close_s": {"p50": pct(closes, 50), "max": max(closes)}}
+
+
+def stepping(args: Args) -> dict:
+    env = gym.make("dc-iroko-v0", max_steps=args.steps + 1)
+    interval = env.unwrapped.config.step_interval_ms / 1000.0
+    rng = np.random.default_rng(0)
+    overhead, apply = [], []
+    try:
+        env.reset(seed=0)
+        for _ in range(args.steps):
+            action = rng.uniform(0.05, 1.0, size=env.action_space.shape).astype(np.float32)  # every rate changes
+            t0 = time.perf_counter()
+            *_, info = env.step(action)
+            overhead.append((time.perf_counter() - t0 - interval) * 1e3)
+            apply.append(info["apply_latency_s"] * 1e3)
+    finally:
+        env.close()
+    return {"steps": args.steps, "step_interval_ms": interval * 1e3,
+            "step_overhead_ms": {"p50": pct(overhead, 50), "p99": pct(overhead, 99), "max": max(overhead)},
+            "apply_latency_ms": {"p50": pct(apply, 50), "p99": pct(apply, 99), "max": max(apply)}}
+
+
+def accuracy(args: Args, transport: str) -> list[dict]:
+    """One sender alone across the bottleneck: its measured rate vs the commanded fraction."""
+    env = gym.make("dc-iroko-v0", transport=transport, pattern="incast", pattern_params={"senders": 1},
+                   max_steps=10_000)
+    rows = []
+    try:
+        env.reset(seed=0)
+        sender = env.unwrapped.topology.host(env.unwrapped.current_pattern.flows[0].src).index
+        capacity = env.unwrapped.topology.host_capacity_mbps(env.unwrapped.current_pattern.flows[0].src) * 1e6
+        for frac in args.fractions:
+            action = np.full(env.action_space.shape, env.action_space.low[0], dtype=np.float32)
+            action[sender] = frac
+            for _ in range(args.settle_steps):
+                env.step(action)
+            sent = [env.step(action)[4]["host_tx_bps"][sender] for _ in range(args.measure_steps)]
+            measured = float(np.mean(sent))
+            commanded = frac * capacity
+            rows.append({"transport": transport, "fraction": float(frac), "commanded_bps": commanded,
+                         "measured_bps": measured, "error_pct": abs(measured - commanded) / commanded * 100})
+    finally:
+        env.close()
+    return rows
+
+
+def main() -> None:
+    args = parse_args()
+    result = {"machine": {"cores": __import__("os").cpu_count(), "kernel": platform.release()}, "targets": TARGETS}
+    result["lifecycle"] = lifecycle(args)
+    result["stepping"] = stepping(args)
+    result["rate_accuracy"] = accuracy(args, "udp") + accuracy(args, "tcp")
+    worst = {t: max(r["error_pct"] for r in result["rate_accuracy"] if r["transport"] == t) for t in ("udp", "tcp")}
+    result["rate_error_max_pct"] = worst
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2))
+
+    lc, st = result["lifecycle"], result["stepping"]
+    print(f"cold start (make -> first obs): p50 {lc['cold_start_s']['p50']:.2f} s, max {lc['cold_start_s']['max']:.2f} s"
+          f"   (target <= {TARGETS['cold_start_s']} s)")
+    print(f"reset: p50 {lc['reset_s']['p50'] * 1e3:.0f} ms   close: p50 {lc['close_s']['p50'] * 1e3:.0f} ms")
+    print(f"step overhead beyond {st['step_interval_ms']:.0f} ms over {st['steps']} steps: p50 {st['step_overhead_ms']['p50']:.2f} ms, "
+          f"p99 {st['step_overhead_ms']['p99']:.2f} ms   (target p99 <= {TARGETS['step_overhead_p99_ms']} ms)")
+    print(f"apply latency: p50 {st['apply_latency_ms']['p50']:.3f} ms, p99 {st['apply_latency_ms']['p99']:.3f} ms"
+          f"   (target p99 <= {TARGETS['apply_latency_p99_ms']} ms)")
+    for row in result["rate_accuracy"]:
+        print(f"  {row['transport']} {row['fraction']:.1f} x capacity: commanded {row['commanded_bps'] / 1e6:5.2f} Mbit/s, "
+              f"measured {row['measured_bps'] / 1e6:5.2f} Mbit/s, error {row['error_pct']:.1f} %")
+    print(f"rate error, worst: UDP {worst['udp']:.1f} %, TCP {worst['tcp']:.1f} %   (target <= {TARGETS['rate_error_max_pct']} %)")
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
