@@ -39,7 +39,9 @@ class Network(Protocol):
 
 
 def default_output_dir(prefix: str) -> Path:
-    return Path(tempfile.gettempdir()) / "iroko_gym" / prefix
+    # "iroko-gym", not "iroko_gym": a directory named like the package in /tmp would shadow it
+    # (as a namespace package) for any script run from /tmp.
+    return Path(tempfile.gettempdir()) / "iroko-gym" / prefix
 
 
 class EmulatedNetwork:
