@@ -64,6 +64,19 @@ def metrics(address: str):
         return pb2_grpc.RemoteTrainerStub(channel).Metrics(pb2.MetricsRequest(), timeout=30)
 
 
+def decision_loop(agent, observations: np.ndarray, n: int, episode_steps: int) -> None:
+    """What a system does at each decision point: act, reward, record; end every
+    ``episode_steps`` steps. ``observations`` has 1024 rows."""
+    traj = None
+    for i in range(n):
+        traj, action = agent.request_for_action(traj, observations[i & 1023])
+        action.update_reward(1.0)
+        if i % episode_steps == episode_steps - 1:
+            agent.mark_end_of_trajectory(traj, action)
+        else:
+            agent.add_to_trajectory(traj, action)
+
+
 def bench_actions(n: int) -> dict:
     """Per-call latency of request_for_action and the full client loop rate."""
     from iroko_gym.remote.client import RemoteAgent
@@ -87,16 +100,8 @@ def bench_actions(n: int) -> dict:
         results["request_for_action_p50_us"] = float(np.percentile(lat, 50) / 1e3)
         results["request_for_action_p99_us"] = float(np.percentile(lat, 99) / 1e3)
         results["request_for_action_per_s"] = float(1e9 / lat.mean())
-        # The whole decision-point loop: act, reward, record, end every 200 steps.
-        traj = None
         start = time.perf_counter()
-        for i in range(n):
-            traj, action = agent.request_for_action(traj, observations[i & 1023])
-            action.update_reward(1.0)
-            if i % 200 == 199:
-                agent.mark_end_of_trajectory(traj, action)
-            else:
-                agent.add_to_trajectory(traj, action)
+        decision_loop(agent, observations, n, 200)
         results["client_loop_actions_per_s"] = n / (time.perf_counter() - start)
         agent.close()
     return results
@@ -110,7 +115,11 @@ def ingest_worker(address: str, client_id: str, seconds: float) -> None:
     from iroko_gym.remote.protocol import TrajectoryData, encode_trajectory
     from iroko_gym.remote.stubs import pb2, pb2_grpc
 
-    RemoteAgent(config(address, client_id)).close()  # Init, as a real client would
+    # A DQN learner that never trains: ingestion = validate, queue, copy into its replay ring.
+    from iroko_gym.remote.config import DQNConfig
+
+    params = DQNConfig(hidden_sizes=HIDDEN, buffer_size=100_000, learning_starts=10**12)
+    RemoteAgent(config(address, client_id, algorithm="DQN", params=params)).close()
     rng = np.random.default_rng(0)
     steps = 200
     traj = TrajectoryData(1, rng.standard_normal((steps, OBS)).astype(np.float32),
@@ -133,16 +142,9 @@ def agent_worker(address: str, client_id: str, actions: int) -> None:
     from iroko_gym.remote.client import RemoteAgent
 
     rng = np.random.default_rng(int(client_id.rsplit("-", 1)[-1]))
-    obs = rng.standard_normal((256, OBS)).astype(np.float32)
+    obs = rng.standard_normal((1024, OBS)).astype(np.float32)
     with RemoteAgent(config(address, client_id, flush_interval_s=0.05)) as agent:
-        traj = None
-        for i in range(actions):
-            traj, action = agent.request_for_action(traj, obs[i & 255])
-            action.update_reward(1.0)
-            if i % 100 == 99:
-                agent.mark_end_of_trajectory(traj, action)
-            else:
-                agent.add_to_trajectory(traj, action)
+        decision_loop(agent, obs, actions, 100)
     print(json.dumps(agent.stats().__dict__), flush=True)
 
 
@@ -159,12 +161,18 @@ def bench_ingest(clients: int, seconds: float) -> dict:
         sent = sum(json.loads(p.communicate()[0].splitlines()[-1])["steps"] for p in procs)
         wall = time.monotonic() - start
         m = metrics(address)
+        while any(l.queued for l in m.learners):
+            time.sleep(0.01)
+            m = metrics(address)
+        drained = time.monotonic() - start
         received = sum(l.steps_received for l in m.learners)
+        consumed = sum(l.steps_trained for l in m.learners)
     finally:
         stop_server(server)
-    # Wall time includes each client's start-up (imports, Init); the rate is conservative.
+    # Wall time includes each client's start-up (imports, Init); the rates are conservative.
     return {"clients": clients, "steps_sent": sent, "steps_received": received,
-            "seconds": round(wall, 2), "steps_per_s": received / wall}
+            "steps_consumed": consumed, "seconds": round(wall, 2),
+            "steps_per_s": received / wall, "consumed_steps_per_s": consumed / drained}
 
 
 def bench_lossless(clients: int, actions: int) -> dict:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 pytest.importorskip("grpc", reason="the remote service needs: pip install 'iroko_gym[remote]'")
@@ -59,6 +60,26 @@ def client_config(address: str, client_id: str = "c1", algorithm: str = "PPO",
 @pytest.fixture
 def make_config() -> Callable[..., ClientConfig]:
     return client_config
+
+
+def play_episodes(agent: Any, episodes: int = 1, steps: int = 16, seed: int = 0) -> None:
+    """Fixed-length synthetic episodes on random observations: reward 1 for action 0."""
+    rng = np.random.default_rng(seed)
+    size = agent.config.observation_size
+    for _ in range(episodes):
+        traj = None
+        for t in range(steps):
+            traj, action = agent.request_for_action(traj, rng.standard_normal(size))
+            action.update_reward(1.0 if np.all(action.act == 0) else 0.0)
+            if t == steps - 1:
+                agent.mark_end_of_trajectory(traj, action)
+            else:
+                agent.add_to_trajectory(traj, action)
+
+
+@pytest.fixture
+def play() -> Callable[..., None]:
+    return play_episodes
 
 
 class TcpProxy:

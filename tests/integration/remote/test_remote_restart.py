@@ -13,19 +13,6 @@ from iroko_gym.remote.client import RemoteAgent
 pytestmark = pytest.mark.integration
 
 
-def episodes(agent: RemoteAgent, count: int, steps: int = 16) -> None:
-    rng = np.random.default_rng(0)
-    for _ in range(count):
-        traj = None
-        for t in range(steps):
-            traj, action = agent.request_for_action(traj, rng.standard_normal(4))
-            action.update_reward(float(action.act))
-            if t == steps - 1:
-                agent.mark_end_of_trajectory(traj, action)
-            else:
-                agent.add_to_trajectory(traj, action)
-
-
 def optimizer_state(server, client_id: str) -> list[torch.Tensor]:
     state = server.learner(client_id).algorithm.optimizer.state_dict()["state"]
     return [t for s in state.values() for t in s.values() if isinstance(t, torch.Tensor)]
@@ -33,12 +20,12 @@ def optimizer_state(server, client_id: str) -> list[torch.Tensor]:
 
 @pytest.mark.parametrize("algorithm", ["PPO", "DQN"])
 def test_restarted_server_resumes_weights_optimiser_and_version(make_server, make_config,
-                                                               algorithm):
+                                                               algorithm, play):
     params = ({"rollout_steps": 32, "minibatch_size": 16} if algorithm == "PPO" else
               {"learning_starts": 16, "minibatch_size": 8, "publish_every_updates": 4})
     first = make_server()
     with RemoteAgent(make_config(first.address, algorithm=algorithm, params=params)) as agent:
-        episodes(agent, 6)
+        play(agent, 6)
         assert agent.wait_for_learner(timeout=30)
     before = first.learner("c1")
     version, counters = before.version, dict(before.counters)
@@ -57,24 +44,24 @@ def test_restarted_server_resumes_weights_optimiser_and_version(make_server, mak
         assert torch.equal(a, b)
     with RemoteAgent(make_config(second.address, algorithm=algorithm, params=params)) as agent:
         assert agent.version == version  # joined the restored learner, not a fresh one
-        episodes(agent, 6)
+        play(agent, 6)
         assert agent.wait_for_learner(timeout=30)
     assert second.learner("c1").version > version
 
 
 def test_client_keeps_acting_while_server_is_away_and_delivers_later(make_server, make_config,
-                                                                    proxy):
+                                                                    proxy, play):
     params = {"rollout_steps": 10_000}
     first = make_server()
     proxy.backend = first.port
     config = make_config(proxy.address, params=params, backoff_initial_s=0.02,
                          backoff_max_s=0.2)
     with RemoteAgent(config) as agent:
-        episodes(agent, 2)
+        play(agent, 2)
         assert agent.flush(10)
         first.close()
         proxy.cut()
-        episodes(agent, 5)  # acting needs no server
+        play(agent, 5)  # acting needs no server
         deadline = time.monotonic() + 10
         while agent.stats().send_failures < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -93,7 +80,7 @@ def test_client_keeps_acting_while_server_is_away_and_delivers_later(make_server
 
 
 def test_server_restarted_without_checkpoint_gets_re_initialised(make_server, make_config,
-                                                                proxy, tmp_path):
+                                                                proxy, play):
     first = make_server(checkpoint_dir=None)
     proxy.backend = first.port
     config = make_config(proxy.address, backoff_initial_s=0.02, backoff_max_s=0.2)
@@ -102,14 +89,14 @@ def test_server_restarted_without_checkpoint_gets_re_initialised(make_server, ma
         proxy.cut()
         second = make_server(checkpoint_dir=None)
         proxy.backend = second.port
-        episodes(agent, 3)
+        play(agent, 3)
         assert agent.flush(20)
         assert agent.stats().trajectories_sent == 3
     assert second.wait_idle(10)
     assert second.learner("c1").counters["trajectories_received"] == 3
 
 
-def test_bounded_buffer_drops_oldest_and_counts_them(make_server, make_config, proxy):
+def test_bounded_buffer_drops_oldest_and_counts_them(make_server, make_config, proxy, play):
     proxy.backend = None
     server = make_server()
     proxy.backend = server.port
@@ -117,7 +104,7 @@ def test_bounded_buffer_drops_oldest_and_counts_them(make_server, make_config, p
                          backoff_max_s=0.5)
     agent = RemoteAgent(config)
     proxy.cut()
-    episodes(agent, 5)
+    play(agent, 5)
     agent.close(timeout=0.2)
     stats = agent.stats()
     assert stats.trajectories_ended == 5

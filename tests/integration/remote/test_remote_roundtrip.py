@@ -12,21 +12,6 @@ from iroko_gym.remote.config import ActionSpec
 pytestmark = pytest.mark.integration
 
 
-def run_episodes(agent: RemoteAgent, episodes: int, length: int = 16, obs_size: int = 4,
-                 seed: int = 0) -> None:
-    """Fixed-length synthetic episodes: reward 1 for action 0."""
-    rng = np.random.default_rng(seed)
-    for _ in range(episodes):
-        traj = None
-        for t in range(length):
-            traj, action = agent.request_for_action(traj, rng.standard_normal(obs_size))
-            action.update_reward(1.0 if action.act == 0 else 0.0)
-            if t == length - 1:
-                agent.mark_end_of_trajectory(traj, action)
-            else:
-                agent.add_to_trajectory(traj, action)
-
-
 def assert_same_weights(agent: RemoteAgent, server, client_id: str) -> None:
     local = agent.snapshot
     remote = server.learner(client_id).history.latest
@@ -38,11 +23,11 @@ def assert_same_weights(agent: RemoteAgent, server, client_id: str) -> None:
     assert dict(local.scalars) == dict(remote.scalars)
 
 
-def test_round_trip_trains_and_client_syncs_bit_identical_weights(server, make_config):
+def test_round_trip_trains_and_client_syncs_bit_identical_weights(server, make_config, play):
     config = make_config(server.address, params={"rollout_steps": 64, "minibatch_size": 32})
     with RemoteAgent(config) as agent:
         assert agent.version == 1
-        run_episodes(agent, 4)  # 64 steps: exactly one rollout
+        play(agent, 4)  # 64 steps: exactly one rollout
         assert agent.flush(10)
         assert server.wait_idle(30)
         learner = server.learner("c1")
@@ -59,11 +44,11 @@ def test_round_trip_trains_and_client_syncs_bit_identical_weights(server, make_c
         metrics.last)
 
 
-def test_client_picks_up_diffs_through_report_replies(server, make_config):
+def test_client_picks_up_diffs_through_report_replies(server, make_config, play):
     config = make_config(server.address, params={"rollout_steps": 32, "minibatch_size": 16})
     with RemoteAgent(config) as agent:
         for expected in (2, 3, 4):
-            run_episodes(agent, 2)
+            play(agent, 2)
             assert agent.wait_for_model(expected - 1, timeout=30)
             assert agent.version == expected
             assert_same_weights(agent, server, "c1")
@@ -72,12 +57,12 @@ def test_client_picks_up_diffs_through_report_replies(server, make_config):
         assert stats.model_updates == 4
 
 
-def test_new_trajectory_uses_new_version_old_one_keeps_its_own(server, make_config):
+def test_new_trajectory_uses_new_version_old_one_keeps_its_own(server, make_config, play):
     config = make_config(server.address, params={"rollout_steps": 16, "minibatch_size": 16})
     with RemoteAgent(config) as agent:
         traj, first = agent.request_for_action(None, np.zeros(4))
         agent.add_to_trajectory(traj, first)
-        run_episodes(agent, 1)
+        play(agent, 1)
         assert agent.wait_for_model(1, timeout=30)
         traj, action = agent.request_for_action(traj, np.zeros(4))
         assert traj.version == 1 and action.version == 1
@@ -86,11 +71,11 @@ def test_new_trajectory_uses_new_version_old_one_keeps_its_own(server, make_conf
         assert fresh is not traj and fresh.version == agent.version == action.version == 2
 
 
-def test_two_processes_sharing_a_client_id_feed_one_learner(server, make_config):
+def test_two_processes_sharing_a_client_id_feed_one_learner(server, make_config, play):
     config = make_config(server.address, params={"rollout_steps": 10_000})
     with RemoteAgent(config) as a, RemoteAgent(config.replace(seed=1)) as b:
-        run_episodes(a, 3)
-        run_episodes(b, 5, seed=1)
+        play(a, 3)
+        play(b, 5, seed=1)
         assert a.flush(10) and b.flush(10)
     assert server.wait_idle(10)
     metrics = server.metrics()
@@ -106,11 +91,11 @@ def test_shared_client_id_with_a_different_setup_is_refused(server, make_config)
             RemoteAgent(make_config(server.address, obs_size=5))
 
 
-def test_distinct_client_ids_get_distinct_learners(server, make_config):
+def test_distinct_client_ids_get_distinct_learners(server, make_config, play):
     with RemoteAgent(make_config(server.address, client_id="a")) as a, \
             RemoteAgent(make_config(server.address, client_id="b", algorithm="DQN")) as b:
-        run_episodes(a, 1)
-        run_episodes(b, 1)
+        play(a, 1)
+        play(b, 1)
         assert a.flush(10) and b.flush(10)
     assert server.wait_idle(10)
     by_id = {m.client_id: m for m in server.metrics().learners}
@@ -138,9 +123,9 @@ def test_continuous_actions_stay_in_bounds_and_train(server, make_config):
         assert_same_weights(agent, server, "c1")
 
 
-def test_close_flushes_and_is_idempotent(server, make_config):
+def test_close_flushes_and_is_idempotent(server, make_config, play):
     agent = RemoteAgent(make_config(server.address, batch_size=100, flush_interval_s=60))
-    run_episodes(agent, 3)
+    play(agent, 3)
     agent.close()
     agent.close()
     assert agent.stats().trajectories_sent == 3 and agent.stats().dropped_at_close == 0
