@@ -7,11 +7,12 @@ import inspect
 from typing import Any, Callable
 
 from iroko_gym.errors import ConfigError
-from iroko_gym.topologies.base import HostSpec, LinkSpec, PortSpec, SwitchSpec, Topology
+from iroko_gym.topologies.base import HostSpec, LinkSpec, PortSpec, Route, Routing, SwitchSpec, Topology
 from iroko_gym.topologies.dumbbell import dumbbell
+from iroko_gym.topologies.fattree import fattree
 from iroko_gym.topologies.nonblock import nonblock
 
-TOPOLOGIES: dict[str, Callable[..., Topology]] = {"dumbbell": dumbbell, "nonblock": nonblock}
+TOPOLOGIES: dict[str, Callable[..., Topology]] = {"dumbbell": dumbbell, "fattree": fattree, "nonblock": nonblock}
 
 
 def make_topology(name: str, **params: Any) -> Topology:
@@ -29,4 +30,4 @@ def make_topology(name: str, **params: Any) -> Topology:
     return factory(**params)
 
 
-__all__ = ["HostSpec", "LinkSpec", "PortSpec", "SwitchSpec", "Topology", "TOPOLOGIES", "make_topology"]
+__all__ = ["HostSpec", "LinkSpec", "PortSpec", "Route", "Routing", "SwitchSpec", "Topology", "TOPOLOGIES", "make_topology"]

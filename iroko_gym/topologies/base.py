@@ -66,6 +66,28 @@ class PortSpec:
 
 
 @dataclass(frozen=True)
+class Route:
+    """One routing-table entry of ``node``: ``dst`` (CIDR) via one or more neighbours (ECMP)."""
+
+    node: str
+    dst: str
+    via: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Routing:
+    """IP plan of a routed topology: every link end's address and every node's routes.
+
+    ``link_addrs[i]`` holds the CIDR addresses (``"10.0.0.1/31"``) of the ``a`` and ``b`` end of
+    ``Topology.links[i]``.  Routes name next hops by neighbour node; the backend resolves them to
+    the neighbour's address on the shared link.  Directly connected subnets need no route.
+    """
+
+    link_addrs: tuple[tuple[str, str], ...]
+    routes: tuple[Route, ...]
+
+
+@dataclass(frozen=True)
 class Topology:
     """Nodes, links, capacities, queue sizes and the IP plan of an emulated network."""
 
@@ -74,6 +96,8 @@ class Topology:
     switches: tuple[SwitchSpec, ...]
     links: tuple[LinkSpec, ...]
     params: dict = field(default_factory=dict, compare=False)
+    routing: Routing | None = None
+    """None: switches are L2 bridges (loop-free topologies); else switches are L3 routers."""
 
     def __post_init__(self) -> None:
         names = [h.name for h in self.hosts] + [s.name for s in self.switches]
@@ -93,6 +117,35 @@ class Topology:
                 )
         if [h.index for h in self.hosts] != list(range(len(self.hosts))):
             raise ConfigError(f"topology {self.name!r}: host indices must be 0..{len(self.hosts) - 1} in order")
+        if self.routing is not None:
+            self._check_routing(self.routing, known)
+
+    def _check_routing(self, routing: Routing, known: set[str]) -> None:
+        if len(routing.link_addrs) != len(self.links):
+            raise ConfigError(f"topology {self.name!r}: {len(routing.link_addrs)} link addresses for {len(self.links)} links")
+        pairs = [frozenset((link.a, link.b)) for link in self.links]
+        if len(set(pairs)) != len(pairs):
+            raise ConfigError(f"topology {self.name!r}: a routed topology cannot have parallel links")
+        for r in routing.routes:
+            if r.node not in known or not r.via:
+                raise ConfigError(f"topology {self.name!r}: route {r} names unknown node {r.node!r} or no next hop")
+            for hop in r.via:
+                if frozenset((r.node, hop)) not in self._neighbour_addrs:
+                    raise ConfigError(f"topology {self.name!r}: route {r.node} -> {r.dst} via {hop!r}: not a neighbour")
+
+    @cached_property
+    def _neighbour_addrs(self) -> dict[frozenset[str], dict[str, str]]:
+        if self.routing is None:
+            return {}
+        return {frozenset((link.a, link.b)): {link.a: aa, link.b: ba}
+                for link, (aa, ba) in zip(self.links, self.routing.link_addrs)}
+
+    def neighbour_ip(self, node: str, neighbour: str) -> str:
+        """Address (without prefix length) of ``neighbour`` on its link to ``node`` (routed topologies)."""
+        try:
+            return self._neighbour_addrs[frozenset((node, neighbour))][neighbour].split("/")[0]
+        except KeyError:
+            raise ConfigError(f"topology {self.name!r}: {node!r} and {neighbour!r} share no addressed link") from None
 
     @cached_property
     def switch_names(self) -> frozenset[str]:
@@ -141,6 +194,13 @@ class Topology:
     @property
     def max_name_len(self) -> int:
         return max(len(n) for n in [h.name for h in self.hosts] + [s.name for s in self.switches])
+
+    @property
+    def max_intf_name_len(self) -> int:
+        """Longest local interface name (``<node>-eth<n>``), before the backend adds its prefix."""
+        lengths = [len(f"{node}-eth{idx}") for link, idxs in zip(self.links, self.intf_indices)
+                   for node, idx in zip((link.a, link.b), idxs)]
+        return max(lengths, default=self.max_name_len + len("-eth0"))
 
 
 def host_ip(index: int) -> str:
