@@ -8,6 +8,7 @@ version are corrected by the clipped ratio against the behaviour log-probabiliti
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -133,10 +134,16 @@ class PPO:
         return metrics, True
 
     def state_dict(self) -> dict[str, Any]:
+        """Everything to resume, including the trajectories of the unfinished rollout."""
         return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "generator": self.generator.get_state()}
+                "generator": self.generator.get_state(),
+                "pending": [{k: torch.from_numpy(v.copy()) if isinstance(v, np.ndarray) else v
+                             for k, v in asdict(t).items()} for t in self._batch]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.net.load_state_dict(state["net"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
+        self._batch = [TrajectoryData(**{k: v.numpy() if isinstance(v, torch.Tensor) else v
+                                         for k, v in t.items()}) for t in state["pending"]]
+        self._steps = sum(len(t) for t in self._batch)

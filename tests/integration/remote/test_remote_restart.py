@@ -42,11 +42,29 @@ def test_restarted_server_resumes_weights_optimiser_and_version(make_server, mak
         assert np.array_equal(array, weights[name]), name
     for a, b in zip(optimizer_state(second, "c1"), moments, strict=True):
         assert torch.equal(a, b)
+    if algorithm == "PPO":  # 6 x 16 steps: 3 rollouts of 32, nothing pending
+        assert after.algorithm._steps == before.algorithm._steps == 0
+    else:
+        assert after.algorithm.buffer.size == before.algorithm.buffer.size == 96
     with RemoteAgent(make_config(second.address, algorithm=algorithm, params=params)) as agent:
         assert agent.version == version  # joined the restored learner, not a fresh one
         play(agent, 6)
         assert agent.wait_for_learner(timeout=30)
     assert second.learner("c1").version > version
+
+
+def test_unfinished_ppo_rollout_survives_a_restart(make_server, make_config, play):
+    params = {"rollout_steps": 64, "minibatch_size": 16}
+    first = make_server()
+    with RemoteAgent(make_config(first.address, params=params)) as agent:
+        play(agent, 3)  # 48 of 64 steps
+        assert agent.wait_for_learner(timeout=30)
+    first.close()
+    second = make_server()
+    with RemoteAgent(make_config(second.address, params=params)) as agent:
+        play(agent, 1)  # 64 now: the restored 48 count towards the update
+        assert agent.wait_for_model(1, timeout=30)
+    assert second.learner("c1").counters["trajectories_trained"] == 4
 
 
 def test_client_keeps_acting_while_server_is_away_and_delivers_later(make_server, make_config,
