@@ -121,12 +121,12 @@ class MininetBackend:
         require_mininet()
         reap_stale()
         self.own = claim_prefix()
-        longest = len(self.prefix) + self.topology.max_name_len + len("-eth") + 3
+        longest = len(self.prefix) + max(self.topology.max_intf_name_len, self.topology.max_name_len)
         if longest > IFNAME_MAX:
             self.close()
             raise EmulationError(f"interface names would reach {longest} characters (kernel limit {IFNAME_MAX})")
         # Record before creating, so that a crash in the middle still leaves a complete record.
-        self.own.add_links([self.node_name(s.name) for s in self.topology.switches] + list(self.port_ifnames))
+        self.own.add_links(self._root_links())
         try:
             self._build()
         except Exception as exc:
@@ -134,6 +134,15 @@ class MininetBackend:
             if isinstance(exc, EmulationError):
                 raise
             raise EmulationError(f"building topology {self.topology.name!r} failed: {exc}") from exc
+
+    def _root_links(self) -> list[str]:
+        """Links this backend creates in the root namespace: the bridges and their ports."""
+        return [self.node_name(s.name) for s in self.topology.switches] + list(self.port_ifnames)
+
+    @property
+    def port_netns_paths(self) -> tuple[str | None, ...]:
+        """Namespace of each port in ``Topology.ports`` order; None = the root namespace."""
+        return (None,) * len(self.topology.ports)
 
     def _build(self) -> None:
         from mininet.log import setLogLevel
@@ -210,3 +219,12 @@ class MininetBackend:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def backend_for(topology: Topology) -> MininetBackend:
+    """Bridges for loop-free topologies; namespaced L3 routers with ECMP for routed ones."""
+    if topology.routing is None:
+        return MininetBackend(topology)
+    from iroko_gym.dc.routed import RoutedBackend
+
+    return RoutedBackend(topology)
