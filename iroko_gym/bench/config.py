@@ -1,0 +1,141 @@
+"""``BenchConfig``: every knob of ``benchmark.py run``, one field per CLI flag (CleanRL style).
+
+Each field's ``metadata["help"]`` is its flag's help text; :func:`add_arguments` turns the
+dataclass into argparse flags and :func:`config_from_args` back, so the CLI and the stored
+``config.json`` of a result directory say exactly the same thing.  Comma-separated flags become
+tuples.  ``--quick`` replaces the budget fields by :data:`QUICK` before validation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from iroko_gym.errors import ConfigError
+
+CC_AGENT_PREFIX = "tcp-"
+
+
+def _f(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """One benchmark grid: agents x topologies x patterns x transports x seeds, and its budgets."""
+
+    out: str = _f("results/benchmark", "result directory (results/<run-name>)")
+    agents: tuple[str, ...] = _f(("tcp", "max", "fair", "random", "aimd", "ppo"),
+                                 "agents: tcp, tcp-<cc> (e.g. tcp-bbr), max, fair, random, aimd, ppo")
+    topo: tuple[str, ...] = _f(("dumbbell",), "topologies (dumbbell, nonblock, fattree, ...)")
+    topo_params: str = _f("{}", "JSON topology parameters, shared ('{\"queue_ms\": 20}') or per topology "
+                                "('{\"fattree\": {\"k\": 4}}')")
+    patterns: tuple[str, ...] = _f(("incast", "stride", "hotspot", "bijection"),
+                                   "evaluation patterns (held-out ones are those not in --train-patterns)")
+    train_patterns: tuple[str, ...] = _f(("incast", "stride"), "patterns PPO is trained on")
+    transports: tuple[str, ...] = _f(("tcp",), "transports (tcp, udp)")
+    cc: str = _f("cubic", "TCP congestion control of every agent (the 'tcp' agent too; tcp-<cc> overrides)")
+    seeds: int = _f(3, "seeds per grid cell (0..seeds-1)")
+    episodes: int = _f(2, "evaluation episodes per run")
+    steps: int = _f(200, "steps per episode")
+    step_interval_ms: float = _f(100.0, "length of one env step")
+    capacity_mbps: float = _f(20.0, "link capacity")
+    workload: str = _f("websearch", "flow sizes: websearch (Poisson arrivals at --offered-load), fixed, long")
+    offered_load: float = _f(0.7, "offered load per sender as a fraction of its link (websearch/fixed)")
+    size_bytes: int = _f(200_000, "flow size of the 'fixed' workload")
+    reward: str = _f("step", "reward spec of the env (see docs/rewards.md)")
+    ppo_steps: int = _f(3000, "PPO training env steps per (topology, transport, seed)")
+    ppo_rollout: int = _f(100, "PPO env steps per update")
+    ppo_lr: float = _f(3e-4, "PPO learning rate")
+    load_model: str = _f("", "evaluate this saved PPO model instead of training one (--load)")
+    resume: bool = _f(False, "skip runs already completed in --out")
+    quick: bool = _f(False, "tiny preset that finishes in a few minutes (what CI runs)")
+    plot: bool = _f(True, "draw plots and the table at the end (--no-plot to skip)")
+    cache: bool = _f(False, "also run the cache benchmark quick grid into <out>/cache")
+
+    def __post_init__(self) -> None:
+        for name in ("seeds", "episodes", "steps", "ppo_steps", "ppo_rollout"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"--{name.replace('_', '-')}={value!r}: must be an integer >= 1")
+        for name in ("agents", "topo", "patterns", "transports"):
+            if not getattr(self, name):
+                raise ConfigError(f"--{name.replace('_', '-')} is empty: give at least one name")
+        if not 0 < self.offered_load <= 1:
+            raise ConfigError(f"--offered-load={self.offered_load}: must be in (0, 1]")
+        self.topology_params  # validates the JSON
+
+    @property
+    def topology_params(self) -> dict[str, Any]:
+        try:
+            params = json.loads(self.topo_params)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--topo-params {self.topo_params!r} is not JSON: {exc}") from exc
+        if not isinstance(params, dict):
+            raise ConfigError(f"--topo-params {self.topo_params!r} must be a JSON object")
+        return params
+
+    def params_for(self, topo: str) -> dict[str, Any]:
+        """Topology parameters of ``topo``: its own entry if ``--topo-params`` has one, else the shared ones."""
+        params = self.topology_params
+        if isinstance(params.get(topo), dict):
+            return dict(params[topo])
+        return {k: v for k, v in params.items() if not isinstance(v, dict)}
+
+    @property
+    def episode_s(self) -> float:
+        return self.steps * self.step_interval_ms / 1000.0
+
+    def pattern_params(self) -> dict[str, Any]:
+        """Workload keys handed to ``generate_pattern`` with every pattern."""
+        if self.workload == "long":
+            return {}
+        params: dict[str, Any] = {"workload": self.workload, "load": self.offered_load, "capacity_mbps": self.capacity_mbps,
+                                  "duration_s": self.episode_s}
+        if self.workload == "fixed":
+            params["size_bytes"] = self.size_bytes
+        return params
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+#: Budgets of ``--quick``: about 3 minutes on 2 cores with the default 6 agents on a dumbbell.
+QUICK: dict[str, Any] = {
+    "patterns": ("incast", "hotspot"), "train_patterns": ("incast",), "seeds": 1, "episodes": 1, "steps": 30,
+    "ppo_steps": 120, "ppo_rollout": 40, "capacity_mbps": 20.0,
+}
+
+_TUPLE_FIELDS = {f.name for f in dataclasses.fields(BenchConfig) if f.type == "tuple[str, ...]"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One ``--flag`` per field of :class:`BenchConfig` (``--load`` is ``load_model``)."""
+    for f in dataclasses.fields(BenchConfig):
+        flag = "--load" if f.name == "load_model" else "--" + f.name.replace("_", "-")
+        kwargs: dict[str, Any] = {"dest": f.name, "help": f.metadata["help"], "default": None}
+        if f.type == "bool":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif f.name in _TUPLE_FIELDS:
+            kwargs["metavar"] = "A,B"
+        else:
+            kwargs["type"] = {"int": int, "float": float}.get(str(f.type), str)
+        parser.add_argument(flag, **kwargs)
+
+
+def config_from_args(ns: argparse.Namespace) -> BenchConfig:
+    """Flags given on the command line override --quick, which overrides the defaults."""
+    given = {f.name: getattr(ns, f.name) for f in dataclasses.fields(BenchConfig) if getattr(ns, f.name, None) is not None}
+    for name in _TUPLE_FIELDS & set(given):
+        given[name] = tuple(s.strip() for s in str(given[name]).split(",") if s.strip())
+    values = {**(QUICK if given.get("quick") else {}), **given}
+    return BenchConfig(**values)
+
+
+def config_from_dict(data: dict[str, Any]) -> BenchConfig:
+    """Rebuild a stored ``config.json`` (lists back to tuples)."""
+    names = {f.name for f in dataclasses.fields(BenchConfig)}
+    return BenchConfig(**{k: tuple(v) if k in _TUPLE_FIELDS else v for k, v in data.items() if k in names})

@@ -1,0 +1,205 @@
+"""Runs the grid: PPO training jobs first, then every evaluation run, each stored as it ends.
+
+One env per run (a fresh emulated network, closed in ``finally``), so a run that crashes cannot
+disturb the next one.  A failed run is recorded with its error and traceback and the grid goes
+on; Ctrl-C records the current run as failed ("interrupted") and stops.  ``--resume`` skips
+runs whose ``run.json`` says completed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+
+import iroko_gym  # noqa: F401  (registers the env ids)
+from iroko_gym.bench.agents import make_agent
+from iroko_gym.bench.config import BenchConfig
+from iroko_gym.bench.grid import RunSpec, TrainSpec, expand_grid, training_jobs
+from iroko_gym.bench.progress import Progress
+from iroko_gym.bench.storage import COMPLETED, FAILED, RUNNING, ResultStore, host_facts, versions, write_json, write_parquet
+from iroko_gym.dc.traffic.goben import read_flow_records
+
+NetworkFactory = Callable[..., Any]
+STEP_LIST_KEYS = ("applied_rates_bps", "port_backlog_bytes", "port_backlog_max_bytes", "port_drops", "port_overlimits",
+                  "host_tx_bps", "host_rx_bps")
+
+
+def make_env(config: BenchConfig, topo: str, pattern: str, transport: str, cc: str, rate_control: bool,
+             output_dir: Path, network_factory: NetworkFactory | None = None) -> gym.Env:
+    """The env of one run (``dc-tcp-v0`` when ``rate_control`` is False)."""
+    extra = {"network_factory": network_factory} if network_factory else {}
+    return gym.make("dc-iroko-v0" if rate_control else "dc-tcp-v0", topology=topo, topology_params=config.params_for(topo),
+                    capacity_mbps=config.capacity_mbps, transport=transport, congestion_control=cc, pattern=pattern,
+                    pattern_params=config.pattern_params(), step_interval_ms=config.step_interval_ms,
+                    max_steps=config.steps, reward=config.reward, output_dir=str(output_dir), **extra)
+
+
+def step_row(episode: int, action: np.ndarray, reward: float, info: dict[str, Any]) -> dict[str, Any]:
+    """One ``steps.parquet`` row: scalars for plots, full per-port/per-host vectors for analysis."""
+    backlog = np.asarray(info["port_backlog_bytes"], dtype=float)
+    row: dict[str, Any] = {
+        "episode": episode, "step": int(info["step"]), "interval_s": float(info["interval_s"]), "reward": reward,
+        "utilisation": float(info["utilisation"]), "delivered_fraction": float(info["delivered_fraction"]),
+        "queue_mean_bytes": float(backlog.mean()) if backlog.size else 0.0,
+        "queue_max_bytes": float(np.max(info["port_backlog_max_bytes"], initial=0.0)),
+        "bottleneck_queue_bytes": float(backlog.max(initial=0.0)),
+        "drops": float(np.sum(info["port_drops"])), "overlimits": float(np.sum(info["port_overlimits"])),
+        "throughput_bps": float(np.sum(info["host_rx_bps"])), "apply_latency_s": float(info["apply_latency_s"]),
+        "action": np.asarray(action, dtype=float).tolist(),
+    }
+    for key in STEP_LIST_KEYS:
+        row[key] = np.asarray(info[key], dtype=float).tolist()
+    return row
+
+
+def flow_rows(episode: int, episode_dir: Path, env: Any) -> list[dict[str, Any]]:
+    """Per-flow rows of one episode from the generator's records, with ideal FCT and slowdown.
+
+    Slowdown = FCT / (size / min(sender link, receiver link)): 1 is a flow alone on an idle path
+    (propagation ignored).  Long-lived flows (size 0) and unfinished flows have no slowdown.
+    """
+    pattern = env.current_pattern
+    topo = env.topology
+    rows = []
+    for path in sorted(episode_dir.glob("flows-*.csv")):
+        for rec in read_flow_records(path):
+            index = int(rec.flow_id.rsplit("-", 1)[1])
+            flow = pattern.flows[index]
+            link_bps = min(topo.host_capacity_mbps(flow.src), topo.host_capacity_mbps(flow.dst)) * 1e6
+            ideal = flow.size_bytes * 8.0 / link_bps if flow.size_bytes else float("nan")
+            fct = rec.fct_s if rec.fct_s is not None else float("nan")
+            rows.append({"episode": episode, "flow_id": rec.flow_id, "src": flow.src, "dst": flow.dst, "proto": rec.proto,
+                         "size_bytes": flow.size_bytes, "bytes_sent": rec.bytes_sent, "start_s": flow.start_s,
+                         "start_ns": rec.start_ns, "end_ns": rec.end_ns, "status": rec.status, "fct_s": fct,
+                         "ideal_fct_s": ideal, "slowdown": fct / ideal if ideal == ideal else float("nan")})
+    return rows
+
+
+FLOW_COLUMNS = ("episode", "flow_id", "src", "dst", "proto", "size_bytes", "bytes_sent", "start_s", "start_ns", "end_ns",
+                "status", "fct_s", "ideal_fct_s", "slowdown")
+
+
+def _base_meta(spec: dict[str, Any], config: BenchConfig) -> dict[str, Any]:
+    return {"spec": spec, "status": RUNNING, "bench_config": config.as_dict(), "versions": versions(),
+            "host": host_facts(), "started_unix": time.time()}
+
+
+def _failure(exc: BaseException) -> dict[str, Any]:
+    text = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+    return {"status": FAILED, "error": text, "traceback": traceback.format_exc()}
+
+
+def run_one(spec: RunSpec, config: BenchConfig, store: ResultStore, progress: Progress, model_path: str | None,
+            network_factory: NetworkFactory | None = None) -> str:
+    """Run and store one evaluation run; returns its final status."""
+    directory = store.run_dir(spec.run_id)
+    meta = _base_meta(spec.as_dict(), config)
+    write_json(directory / "run.json", meta)
+    steps: list[dict[str, Any]] = []
+    flows: list[dict[str, Any]] = []
+    began = time.monotonic()
+    progress.start_run(spec.run_id, config.steps * config.episodes)
+    env = None
+    try:
+        env = make_env(config, spec.topo, spec.pattern, spec.transport, spec.cc, spec.rate_control,
+                       directory / "traffic", network_factory)
+        dc = env.unwrapped
+        agent = make_agent(spec.agent, dc, model_path)
+        env.action_space.seed(spec.seed)
+        episodes = []
+        for ep in range(config.episodes):
+            obs, info = env.reset(seed=spec.seed * 1000 + ep)
+            episode_dir = Path(info["episode_dir"])
+            if ep == 0:
+                meta["setup_s"] = time.monotonic() - began
+            done, ret = False, 0.0
+            while not done:
+                action = agent(obs)
+                obs, reward, terminated, truncated, info = env.step(action)
+                steps.append(step_row(ep, action, reward, info))
+                ret += reward
+                done = terminated or truncated
+                progress.step()
+            flows.extend(flow_rows(ep, episode_dir, dc))
+            episodes.append({"episode": ep, "return": ret, "steps": int(info["step"]), "terminated": bool(terminated),
+                             "flows": info["flows"], "pattern_seed": dc.current_pattern.seed})
+        meta.update(status=COMPLETED, episodes=episodes, env_config=dc.config.as_dict(), layout=dc.layout)
+    except (Exception, KeyboardInterrupt) as exc:
+        meta.update(_failure(exc))
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+    finally:
+        if env is not None:
+            env.close()
+        write_parquet(directory / "steps.parquet", pd.DataFrame(steps))
+        write_parquet(directory / "flows.parquet", pd.DataFrame(flows, columns=list(FLOW_COLUMNS)))
+        meta.update(wall_s=time.monotonic() - began, finished_unix=time.time())
+        write_json(directory / "run.json", meta)
+        progress.finish_run(meta["status"] + (f" ({meta['error']})" if meta.get("error") else ""))
+    return str(meta["status"])
+
+
+def train_one(spec: TrainSpec, config: BenchConfig, store: ResultStore, progress: Progress,
+              network_factory: NetworkFactory | None = None) -> str:
+    """Train and store one PPO model (model.pt, learning.parquet, run.json)."""
+    from iroko_gym.bench.ppo import PPOConfig, save_model, train
+
+    directory = store.training_dir(spec.model_id)
+    ppo = PPOConfig(total_steps=config.ppo_steps, rollout=config.ppo_rollout, lr=config.ppo_lr)
+    meta = _base_meta({**dataclasses.asdict(spec), "model_id": spec.model_id, "agent": "ppo",
+                       "patterns": list(config.train_patterns)}, config)
+    meta["ppo"] = dataclasses.asdict(ppo)
+    write_json(directory / "run.json", meta)
+    began = time.monotonic()
+    progress.start_run(f"train {spec.model_id}", ppo.total_steps)
+    env = None
+    curve: list[dict[str, Any]] = []
+    try:
+        env = make_env(config, spec.topo, config.train_patterns[0], spec.transport, spec.cc, True,
+                       directory / "traffic", network_factory)
+        options = [{"pattern": p, "pattern_params": config.pattern_params()} for p in config.train_patterns]
+        model, curve = train(env, ppo, options, spec.seed, progress.step)
+        save_model(model, directory / "model.pt", np.asarray(env.action_space.low), np.asarray(env.action_space.high))
+        meta.update(status=COMPLETED, layout=env.unwrapped.layout)
+    except (Exception, KeyboardInterrupt) as exc:
+        meta.update(_failure(exc))
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+    finally:
+        if env is not None:
+            env.close()
+        write_parquet(directory / "learning.parquet",
+                      pd.DataFrame(curve, columns=["episode", "env_steps", "return", "length", "pattern"]))
+        meta.update(wall_s=time.monotonic() - began, finished_unix=time.time())
+        write_json(directory / "run.json", meta)
+        progress.finish_run(meta["status"] + (f" ({meta['error']})" if meta.get("error") else ""))
+    return str(meta["status"])
+
+
+def run_grid(config: BenchConfig, network_factory: NetworkFactory | None = None, stream: TextIO = sys.stderr) -> dict[str, int]:
+    """Run (or resume) the whole grid; returns how many runs completed, failed and were skipped."""
+    store = ResultStore(config.out)
+    store.write_config(config.as_dict())
+    trainings = training_jobs(config)
+    runs = expand_grid(config)
+    todo_train = [t for t in trainings if not (config.resume and store.is_complete(store.training_dir(t.model_id), ("model.pt",)))]
+    todo_runs = [r for r in runs if not (config.resume and store.is_complete(store.run_dir(r.run_id)))]
+    counts = {"completed": 0, "failed": 0, "skipped": len(trainings) + len(runs) - len(todo_train) - len(todo_runs)}
+    progress = Progress(len(todo_train) + len(todo_runs), stream)
+    for tspec in todo_train:
+        counts[train_one(tspec, config, store, progress, network_factory)] += 1
+    for spec in todo_runs:
+        model = None
+        if spec.agent == "ppo":
+            model = config.load_model or str(store.training_dir(TrainSpec(spec.topo, spec.transport, spec.seed, spec.cc).model_id) / "model.pt")
+        counts[run_one(spec, config, store, progress, model, network_factory)] += 1
+    progress.close()
+    return counts
