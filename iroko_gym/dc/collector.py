@@ -66,16 +66,20 @@ class PortCollector:
             self._overlimits[i] = q["overlimits"]
         self.sample_count += 1
 
-    def _read_bytes(self) -> tuple[np.ndarray, np.ndarray]:
+    def _read_bytes(self) -> tuple[float, np.ndarray, np.ndarray]:
+        """Byte counters of every port, stamped with the midpoint of their own netlink read."""
         tx = np.zeros(len(self._pos))
         rx = np.zeros(len(self._pos))
-        for msg in self._ipr.stats("dump", filter_mask=1):
+        before = time.monotonic()
+        msgs = list(self._ipr.stats("dump", filter_mask=1))  # the dump runs while iterated
+        stamp = (before + time.monotonic()) / 2.0
+        for msg in msgs:
             i = self._pos.get(msg["ifindex"])
             if i is not None:
                 s = msg.get_attr("IFLA_STATS_LINK_64")
                 tx[i] = s["tx_bytes"]
                 rx[i] = s["rx_bytes"]
-        return tx, rx
+        return stamp, tx, rx
 
     def _accumulate(self) -> None:
         self._read_queues()
@@ -100,18 +104,17 @@ class PortCollector:
         self._max_backlog[:] = 0
         self._samples = 0
         self._accumulate()
-        tx, rx = self._read_bytes()
-        self._base = (time.monotonic(), tx, rx, self._drops.copy(), self._overlimits.copy())
+        self._base = (*self._read_bytes(), self._drops.copy(), self._overlimits.copy())
 
     def close_window(self, applied_rates_bps: np.ndarray) -> Snapshot:
         """Take a final sample and summarise the window opened by ``open_window``."""
         if self._base is None:
             raise EmulationError("close_window() without open_window()")
         self._accumulate()
-        tx, rx = self._read_bytes()
+        t1, tx, rx = self._read_bytes()
         t0, tx0, rx0, drops0, over0 = self._base
         self._base = None
-        dt = max(time.monotonic() - t0, 1e-6)
+        dt = max(t1 - t0, 1e-6)
         port_tx = (tx - tx0) * 8.0 / dt
         port_rx = (rx - rx0) * 8.0 / dt
         return Snapshot(
