@@ -197,3 +197,22 @@ def test_congestion_control_is_set_per_socket_not_globally(make_env, cc):
                          capture_output=True, text=True, check=True).stdout
     assert f" {cc} " in out
     assert Path("/proc/sys/net/ipv4/tcp_congestion_control").read_text() == global_default
+
+
+def test_sigterm_tears_the_env_down_before_the_process_dies(tmp_path):
+    script = textwrap.dedent(f"""
+        import gymnasium as gym, numpy as np, iroko_gym
+        env = gym.make("dc-iroko-v0", output_dir={str(tmp_path / 'term')!r})
+        env.reset(seed=0)
+        print(env.unwrapped.prefix, flush=True)
+        import time; time.sleep(60)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    prefix = proc.stdout.readline().strip()
+    assert prefix, "child env did not start"
+    pids = _owned_pids(prefix)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == -signal.SIGTERM  # still dies of SIGTERM, as without us
+    assert not (RUN_DIR / f"{prefix}.json").exists()
+    assert not any(name.startswith(prefix) for name in _links())
+    assert [pid for pid in pids if Path(f"/proc/{pid}").exists()] == []
