@@ -128,6 +128,7 @@ class RemoteAgent:
         self._pending: deque[tuple[TrajectoryData, float]] = deque()
         self._cond = threading.Condition()
         self._closing = False
+        self._flushing = 0
         self._stop = threading.Event()  # set when close() gives up on flushing
         self._counts = dict.fromkeys(
             ("actions", "trajectories_ended", "trajectories_sent", "steps_sent",
@@ -310,7 +311,7 @@ class RemoteAgent:
                 if self._pending:
                     age = time.monotonic() - self._pending[0][1]
                     if (len(self._pending) >= cfg.batch_size or self._closing
-                            or age >= cfg.flush_interval_s):
+                            or self._flushing or age >= cfg.flush_interval_s):
                         count = min(len(self._pending), cfg.batch_size)
                         return [self._pending[i][0] for i in range(count)]
                     self._cond.wait(cfg.flush_interval_s - age)
@@ -389,13 +390,16 @@ class RemoteAgent:
         """Block until every ended trajectory is uploaded; False on timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
+            self._flushing += 1  # partial batches go out now, not after flush_interval_s
             self._cond.notify_all()
-            while self._pending:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(min(left, 0.05))
-                self._cond.notify_all()
+            try:
+                while self._pending:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._cond.wait(left)
+            finally:
+                self._flushing -= 1
         return True
 
     def close(self, timeout: float = 30.0) -> None:
