@@ -1,0 +1,99 @@
+"""Per-run metrics and their aggregation over seeds (mean and 95 % confidence half-width).
+
+The summary table has one row per (agent, topology, transport, pattern); a pattern is
+``held-out`` when PPO was not trained on it.  Each cell is the mean over seeds of a per-run
+metric, ± the half-width of a Student-t 95 % interval (blank with one seed).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+#: Two-sided 95 % Student-t quantiles for 1..30 degrees of freedom (beyond: 1.96).
+_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+RUN_KEYS = ["agent", "topo", "transport", "pattern", "held_out", "seed"]
+GROUP_KEYS = ["agent", "topo", "transport", "pattern", "held_out"]
+#: (column, table header, format) of every summary metric, in table order.
+METRICS = (
+    ("utilisation", "mean utilisation", "{:.3f}"),
+    ("queue_p99_kb", "p99 queue (kB)", "{:.1f}"),
+    ("slowdown_mean", "mean FCT slowdown", "{:.2f}"),
+    ("slowdown_p99", "p99 FCT slowdown", "{:.2f}"),
+    ("drops", "drops / episode", "{:.1f}"),
+    ("reward", "reward / step", "{:.3f}"),
+)
+
+
+def t95(dof: int) -> float:
+    return _T95[dof - 1] if 1 <= dof <= len(_T95) else 1.96
+
+
+def mean_ci(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and 95 % half-width of the finite values (half-width NaN for fewer than two)."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return math.nan, math.nan
+    if x.size == 1:
+        return float(x[0]), math.nan
+    return float(x.mean()), t95(x.size - 1) * float(x.std(ddof=1)) / math.sqrt(x.size)
+
+
+def run_metrics(steps: pd.DataFrame, flows: pd.DataFrame) -> pd.DataFrame:
+    """One row per run (``RUN_KEYS``) with every metric of :data:`METRICS`."""
+    if steps.empty:
+        return pd.DataFrame(columns=RUN_KEYS + [m for m, _, _ in METRICS])
+    grouped = steps.groupby(RUN_KEYS)
+    per_run = pd.DataFrame({
+        "utilisation": grouped["utilisation"].mean(),
+        "queue_p99_kb": grouped["bottleneck_queue_bytes"].quantile(0.99) / 1000.0,
+        "drops": grouped["drops"].sum() / grouped["episode"].nunique(),
+        "overlimits": grouped["overlimits"].sum() / grouped["episode"].nunique(),
+        "reward": grouped["reward"].mean(),
+    })
+    done = flows[np.isfinite(flows["slowdown"])] if not flows.empty else flows
+    if not done.empty:
+        by_flow = done.groupby(RUN_KEYS)["slowdown"]
+        per_run["slowdown_mean"] = by_flow.mean()
+        per_run["slowdown_p99"] = by_flow.quantile(0.99)
+    else:
+        per_run["slowdown_mean"] = math.nan
+        per_run["slowdown_p99"] = math.nan
+    return per_run.reset_index()
+
+
+def summarise(per_run: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """Mean, ``<metric>_ci`` and ``n`` (seeds) per agent x topology x transport x pattern."""
+    names = list(metrics) if metrics is not None else [m for m, _, _ in METRICS]
+    rows = []
+    for keys, group in per_run.groupby(GROUP_KEYS, sort=False):
+        row = dict(zip(GROUP_KEYS, keys))
+        row["n"] = len(group)
+        for name in names:
+            row[name], row[f"{name}_ci"] = mean_ci(group[name].to_numpy())
+        rows.append(row)
+    return pd.DataFrame(rows, columns=GROUP_KEYS + ["n"] + [c for m in names for c in (m, f"{m}_ci")])
+
+
+def _cell(mean: float, ci: float, fmt: str) -> str:
+    if not math.isfinite(mean):
+        return "–"
+    return fmt.format(mean) + (f" ± {fmt.format(ci)}" if math.isfinite(ci) else "")
+
+
+def markdown_table(summary: pd.DataFrame) -> str:
+    """The summary as a GitHub markdown table (mean ± 95 % CI over seeds)."""
+    head = ["agent", "topology", "transport", "pattern", "split"] + [h for _, h, _ in METRICS] + ["seeds"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in summary.iterrows():
+        cells = [str(r["agent"]), str(r["topo"]), str(r["transport"]), str(r["pattern"]),
+                 "held-out" if r["held_out"] else "train"]
+        cells += [_cell(r[m], r[f"{m}_ci"], fmt) for m, _, fmt in METRICS]
+        lines.append("| " + " | ".join(cells + [str(r["n"])]) + " |")
+    return "\n".join(lines) + "\n"
