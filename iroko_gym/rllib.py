@@ -85,25 +85,24 @@ def validate_env_config(env_id: str, env_config: Mapping[str, Any]) -> dict[str,
     return options
 
 
-def slot_name(worker_index: int, vector_index: int) -> str:
-    """A name for the env at (worker, vector) that is unique within this process."""
-    base = f"w{worker_index}-v{vector_index}"
+def slot_dir(root: Path, worker_index: int, vector_index: int) -> Path:
+    """``root/w<worker>-v<vector>``, suffixed ``-<n>`` if this process already handed that path out."""
+    base = root / f"w{worker_index}-v{vector_index}"
     with _issued_lock:
-        n = _issued.get(base, 0)
-        _issued[base] = n + 1
-    return base if n == 0 else f"{base}-{n}"
+        n = _issued.get(str(base), 0)
+        _issued[str(base)] = n + 1
+    return base if n == 0 else base.with_name(f"{base.name}-{n}")
 
 
 def env_kwargs_for(env_id: str, env_config: Mapping[str, Any], worker_index: int, vector_index: int) -> dict[str, Any]:
     """The ``gymnasium.make`` kwargs of one env: ``env_config`` with its per-env paths made distinct."""
     kwargs = validate_env_config(env_id, env_config)
-    slot = slot_name(worker_index, vector_index)
     if is_dc(env_id):
         if kwargs.get("output_dir"):
-            kwargs["output_dir"] = str(Path(kwargs["output_dir"]) / slot)
+            kwargs["output_dir"] = str(slot_dir(Path(kwargs["output_dir"]), worker_index, vector_index))
     elif kwargs.get("monitor_path"):
         path = Path(os.fspath(kwargs["monitor_path"]))
-        kwargs["monitor_path"] = str(path.parent / slot / path.name)
+        kwargs["monitor_path"] = str(slot_dir(path.parent, worker_index, vector_index) / path.name)
     return kwargs
 
 
