@@ -145,7 +145,8 @@ class DQN:
             self._since_publish = 0
         return {"q_loss": float(np.mean(losses)), "q_mean": float(np.mean(qs)),
                 "epsilon": p.epsilon(self.transitions),
-                "replay_size": float(self.buffer.size)}, publish
+                "replay_size": float(self.buffer.size),
+                "skipped_transitions": float(self.skipped_transitions)}, publish
 
     def _update_target(self) -> None:
         p = self.params

@@ -102,10 +102,10 @@ class LearnerOptions:
     logdir: Path | None = None
 
 
-def checkpoint_path(directory: Path, client_id: str) -> Path:
-    """``<dir>/<readable id>-<hash>.pt`` (the hash keeps distinct ids distinct)."""
+def file_stem(client_id: str) -> str:
+    """``<readable id>-<hash>``: safe as a file name; the hash keeps distinct ids distinct."""
     readable = re.sub(r"[^A-Za-z0-9_.-]", "_", client_id)[:64]
-    return directory / f"{readable}-{hashlib.sha1(client_id.encode()).hexdigest()[:10]}.pt"
+    return f"{readable}-{hashlib.sha1(client_id.encode()).hexdigest()[:10]}"
 
 
 _COUNTERS = ("trajectories_received", "steps_received", "trajectories_trained", "steps_trained",
@@ -148,8 +148,7 @@ class Learner:
             return None
         from torch.utils.tensorboard import SummaryWriter
 
-        return SummaryWriter(str(self.options.logdir / checkpoint_path(
-            Path("."), self.spec.client_id).stem))
+        return SummaryWriter(str(self.options.logdir / file_stem(self.spec.client_id)))
 
     @property
     def version(self) -> int:
@@ -240,7 +239,7 @@ class Learner:
             return None
         directory = self.options.checkpoint_dir
         directory.mkdir(parents=True, exist_ok=True)
-        path = checkpoint_path(directory, self.spec.client_id)
+        path = directory / f"{file_stem(self.spec.client_id)}.pt"
         state = {"client_id": self.spec.client_id, "spec": self.spec.describe(),
                  "version": self.version, "counters": dict(self.counters),
                  "algorithm": self.algorithm.state_dict()}
