@@ -77,7 +77,7 @@ class LearnerSpec:
                            "action": asdict(self.action)}, sort_keys=True)
 
     def differences(self, other: LearnerSpec) -> list[str]:
-        """``["params.seed: 0 here, 2 there", ...]`` for every field that differs."""
+        """``["params.seed: 0 here, 2 requested", ...]`` for every field that differs."""
         mine, theirs = self.fields(), other.fields()
         return [f"{k}: {mine.get(k)!r} here, {theirs.get(k)!r} requested"
                 for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
