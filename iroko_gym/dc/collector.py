@@ -2,8 +2,10 @@
 
 Queues (backlog, drops, overlimits) come from the TBF qdisc on each switch egress port
 (RTM_GETQDISC dump), byte counters from RTM_GETSTATS (64-bit link stats, a much lighter dump
-than RTM_GETLINK).  pyroute2 is used from greenlets without gevent monkey-patching (patching
-breaks concurrent pyroute2 sockets); the greenlet runs while ``step()`` sleeps in gevent.
+than RTM_GETLINK).  Ports are grouped by network namespace (the root namespace for bridges, one
+per router in a fat-tree) with one ``NetlinkStats`` socket per namespace, so one sample is two
+dumps per namespace.  Sockets are used from greenlets without gevent monkey-patching; the
+greenlet runs while ``step()`` sleeps in gevent.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import gevent
 import numpy as np
 
 from iroko_gym.dc.measurements import Snapshot
+from iroko_gym.dc.nlstats import NetlinkStats
 from iroko_gym.errors import EmulationError
 from iroko_gym.topologies.base import Topology
 
@@ -22,21 +25,25 @@ from iroko_gym.topologies.base import Topology
 class PortCollector:
     """Samples every switch egress port of one env; windows are opened and closed by ``step()``."""
 
-    def __init__(self, topology: Topology, port_ifnames: Sequence[str], sample_interval_s: float) -> None:
-        from pyroute2 import IPRoute
-
+    def __init__(self, topology: Topology, port_ifnames: Sequence[str], sample_interval_s: float,
+                 port_netns: Sequence[str | None] | None = None) -> None:
         self.topology = topology
         self.sample_interval_s = sample_interval_s
-        self._ipr = IPRoute()
-        indices = []
-        for name in port_ifnames:
-            found = self._ipr.link_lookup(ifname=name)
-            if not found:
-                self._ipr.close()
-                raise EmulationError(f"switch port {name!r} does not exist")
-            indices.append(found[0])
-        self._pos = {idx: i for i, idx in enumerate(indices)}
-        n = len(indices)
+        netns = list(port_netns) if port_netns is not None else [None] * len(port_ifnames)
+        # One socket per namespace; positions map (namespace group, ifindex) -> port index.
+        self._groups: list[tuple[NetlinkStats, dict[int, int]]] = []
+        try:
+            for path in dict.fromkeys(netns):
+                members = [i for i, p in enumerate(netns) if p == path]
+                sock = NetlinkStats(path)
+                self._groups.append((sock, {}))
+                indices = sock.ifindices([port_ifnames[i] for i in members])
+                self._groups[-1][1].update(zip(indices, members))
+        except BaseException:
+            self._close_sockets()
+            raise
+        n = len(port_ifnames)
+        self._n = n
         ports = topology.ports
         self.queue_limit = np.array([p.queue_bytes for p in ports], dtype=np.float64)
         self.port_capacity = np.array([p.capacity_mbps * 1e6 for p in ports], dtype=np.float64)
@@ -56,30 +63,27 @@ class PortCollector:
 
     # -- sampling -----------------------------------------------------------------------------
     def _read_queues(self) -> None:
-        for msg in self._ipr.get_qdiscs():
-            i = self._pos.get(msg["index"])
-            if i is None or msg["parent"] != 0xFFFFFFFF:
-                continue
-            q = msg.get_attr("TCA_STATS2").get_attr("TCA_STATS_QUEUE")
-            self._backlog[i] = q["backlog"]
-            self._drops[i] = q["drops"]
-            self._overlimits[i] = q["overlimits"]
+        for sock, pos in self._groups:
+            for ifindex, backlog, drops, overlimits in sock.queues():
+                i = pos.get(ifindex)
+                if i is not None:
+                    self._backlog[i] = backlog
+                    self._drops[i] = drops
+                    self._overlimits[i] = overlimits
         self.sample_count += 1
 
     def _read_bytes(self) -> tuple[float, np.ndarray, np.ndarray]:
-        """Byte counters of every port, stamped with the midpoint of their own netlink read."""
-        tx = np.zeros(len(self._pos))
-        rx = np.zeros(len(self._pos))
+        """Byte counters of every port, stamped with the midpoint of their own netlink reads."""
+        tx = np.zeros(self._n)
+        rx = np.zeros(self._n)
         before = time.monotonic()
-        msgs = list(self._ipr.stats("dump", filter_mask=1))  # the dump runs while iterated
-        stamp = (before + time.monotonic()) / 2.0
-        for msg in msgs:
-            i = self._pos.get(msg["ifindex"])
-            if i is not None:
-                s = msg.get_attr("IFLA_STATS_LINK_64")
-                tx[i] = s["tx_bytes"]
-                rx[i] = s["rx_bytes"]
-        return stamp, tx, rx
+        for sock, pos in self._groups:
+            for ifindex, tx_bytes, rx_bytes in sock.link_bytes():
+                i = pos.get(ifindex)
+                if i is not None:
+                    tx[i] = tx_bytes
+                    rx[i] = rx_bytes
+        return (before + time.monotonic()) / 2.0, tx, rx
 
     def _accumulate(self) -> None:
         self._read_queues()
@@ -133,10 +137,13 @@ class PortCollector:
             applied_rates_bps=np.asarray(applied_rates_bps, dtype=np.float64).copy(),
         )
 
+    def _close_sockets(self) -> None:
+        for sock, _ in self._groups:
+            sock.close()
+        self._groups = []
+
     def close(self) -> None:
         if self._greenlet is not None:
             self._greenlet.kill(block=True)
             self._greenlet = None
-        if self._ipr is not None:
-            self._ipr.close()
-            self._ipr = None
+        self._close_sockets()

@@ -14,7 +14,7 @@ from typing import Protocol
 import gevent
 import numpy as np
 
-from iroko_gym.dc.backend import MininetBackend, require_mininet, require_root
+from iroko_gym.dc.backend import backend_for, require_mininet, require_root
 from iroko_gym.dc.config import DCConfig
 from iroko_gym.dc.measurements import Snapshot
 from iroko_gym.dc.traffic.goben import FlowRecord, goben_binary
@@ -58,7 +58,7 @@ class EmulatedNetwork:
         if config.rate_control:
             traffic_manager_binary()
         require_root()
-        self._backend = MininetBackend(topology)
+        self._backend = backend_for(topology)
         self._backend.start()
         self._tm: TrafficManager | None = None
         self._collector: PortCollector | None = None
@@ -75,7 +75,8 @@ class EmulatedNetwork:
                 initial = int(max(topology.host_capacity_mbps(h.name) for h in topology.hosts) * 1e6)
                 self._tm = TrafficManager(targets, initial)
                 self._backend.own.add_process(self._tm.pid)
-            self._collector = PortCollector(topology, self._backend.port_ifnames, config.sample_interval_ms / 1000.0)
+            self._collector = PortCollector(topology, self._backend.port_ifnames, config.sample_interval_ms / 1000.0,
+                                             self._backend.port_netns_paths)
             self._collector.start()
             self._traffic.start_servers()
         except BaseException:
