@@ -16,7 +16,19 @@ _EXPORTS = {
     "ClientConfig": "config", "PPOConfig": "config", "DQNConfig": "config",
     "ActionSpec": "config", "load_client_config": "config",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Action",
+    "ActionSpec",
+    "ClientConfig",
+    "ClientStats",
+    "DQNConfig",
+    "PPOConfig",
+    "RemoteAgent",
+    "RemoteServer",
+    "ServerConfig",
+    "Trajectory",
+    "load_client_config",
+]
 
 
 def __getattr__(name: str) -> Any:

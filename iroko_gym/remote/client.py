@@ -39,7 +39,7 @@ _RPC_TIMEOUT_S = 10.0
 class Action:
     """One decision: ``act`` is what the system applies; set the reward it earned."""
 
-    __slots__ = ("obs", "act", "raw", "logp", "mask", "reward", "version")
+    __slots__ = ("act", "logp", "mask", "obs", "raw", "reward", "version")
 
     def __init__(self, obs: np.ndarray, act: Any, raw: Any, logp: float,
                  mask: np.ndarray | None, version: int) -> None:
@@ -53,7 +53,7 @@ class Action:
 class Trajectory:
     """Actions collected with one model version; ended by ``mark_end_of_trajectory``."""
 
-    __slots__ = ("policy", "actions", "ended")
+    __slots__ = ("actions", "ended", "policy")
 
     def __init__(self, policy: LocalPolicy) -> None:
         self.policy = policy

@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from iroko_gym.errors import ConfigError
 
@@ -133,7 +133,7 @@ class DQNConfig:
         return self.epsilon_start + frac * (self.epsilon_end - self.epsilon_start)
 
 
-AlgorithmConfig = Union[PPOConfig, DQNConfig]
+AlgorithmConfig = PPOConfig | DQNConfig
 ALGORITHMS: dict[str, type] = {"PPO": PPOConfig, "DQN": DQNConfig}
 
 
@@ -222,9 +222,10 @@ class ClientConfig:
                "observation_size", self.observation_size, "must be an integer >= 1")
         _check(isinstance(self.action, ActionSpec), "action", self.action, "must be an ActionSpec")
         expected = ALGORITHMS.get(self.algorithm)
-        _check(expected is not None, "algorithm", self.algorithm, "use PPO or DQN")
+        if expected is None:
+            raise ConfigError(f"algorithm={self.algorithm!r}: use PPO or DQN")
         _check(isinstance(self.params, expected), "params", type(self.params).__name__,
-               f"{self.algorithm} needs {expected.__name__ if expected else '?'}")
+               f"{self.algorithm} needs {expected.__name__}")
         _check(self.algorithm == "PPO" or self.action.discrete, "action", self.action,
                "DQN needs a discrete action (n)")
         _check(":" in self.server_address, "server_address", self.server_address,
@@ -266,6 +267,6 @@ def load_client_config(path: str | Path) -> ClientConfig:
             data = yaml.safe_load(text)
         else:
             data = json.loads(text)
-    except Exception as exc:  # noqa: BLE001 - any parse failure is a config error
+    except Exception as exc:
         raise ConfigError(f"cannot parse client config {path}: {exc}") from exc
     return ClientConfig.from_mapping(data)

@@ -187,7 +187,7 @@ class Learner:
                     with self._cond:
                         self._consuming = False
                         self._queued_steps -= sum(len(t) for t in batch)
-        except BaseException as exc:  # noqa: BLE001 - surfaced to clients by submit()
+        except BaseException as exc:
             with self._cond:
                 self._error = exc
             raise
@@ -253,7 +253,7 @@ class Learner:
         try:
             state = torch.load(path, weights_only=True)
             return LearnerSpec.parse(state["client_id"], state["spec"]), state
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is reported the same way
+        except Exception as exc:
             raise RemoteError(f"cannot load checkpoint {path}: {exc}; move it away to start "
                               "this learner afresh") from exc
 

@@ -7,6 +7,7 @@ Parameter names are the contract with the client's numpy inference
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -20,11 +21,11 @@ _ACT = {"tanh": torch.tanh, "relu": torch.relu}
 
 
 def _mlp(sizes: list[int], out_gain: float) -> nn.ModuleList:
-    layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+    layers = [nn.Linear(a, b) for a, b in itertools.pairwise(sizes)]
     for i, layer in enumerate(layers):
         nn.init.orthogonal_(layer.weight, out_gain if i == len(layers) - 1 else math.sqrt(2))
         nn.init.zeros_(layer.bias)
-    return layers
+    return nn.ModuleList(layers)
 
 
 def _forward(layers: nn.ModuleList, x: torch.Tensor, activation: str) -> torch.Tensor:

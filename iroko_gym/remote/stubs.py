@@ -9,11 +9,13 @@ The cache directory is appended to this package's ``__path__``, so the modules i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import os
 import shutil
 import tempfile
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import ModuleType
 
@@ -37,12 +39,8 @@ def _key(proto: bytes) -> str:
     import grpc_tools
 
     versions = f"{google.protobuf.__version__}|{getattr(grpc_tools, '__version__', '')}"
-    try:
-        from importlib.metadata import version
-
+    with contextlib.suppress(PackageNotFoundError):  # a source checkout may lack metadata
         versions += "|" + version("grpcio-tools")
-    except Exception:  # noqa: BLE001 - metadata is optional, the hash still covers the proto
-        pass
     return hashlib.sha256(proto + versions.encode()).hexdigest()[:20]
 
 

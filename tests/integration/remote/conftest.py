@@ -14,8 +14,8 @@ import pytest
 pytest.importorskip("grpc", reason="the remote service needs: pip install 'iroko_gym[remote]'")
 torch = pytest.importorskip("torch", reason="the remote service needs: pip install 'iroko_gym[remote]'")
 
-from iroko_gym.remote.config import ActionSpec, ClientConfig, algorithm_params  # noqa: E402
-from iroko_gym.remote.server import RemoteServer, ServerConfig  # noqa: E402
+from iroko_gym.remote.config import ActionSpec, ClientConfig, algorithm_params
+from iroko_gym.remote.server import RemoteServer, ServerConfig
 
 torch.set_num_threads(1)
 

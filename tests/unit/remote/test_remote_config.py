@@ -7,8 +7,15 @@ import json
 import pytest
 
 from iroko_gym.errors import ConfigError
-from iroko_gym.remote.config import (ActionSpec, ClientConfig, DQNConfig, PPOConfig,
-                                     algorithm_params, load_client_config, spaces_from_gym)
+from iroko_gym.remote.config import (
+    ActionSpec,
+    ClientConfig,
+    DQNConfig,
+    PPOConfig,
+    algorithm_params,
+    load_client_config,
+    spaces_from_gym,
+)
 
 
 def test_yaml_and_json_files_load_to_the_same_config(tmp_path):
