@@ -133,10 +133,11 @@ def test_check_env_on_the_real_network(make_env, monkeypatch):
     check_env(env.unwrapped, skip_render_check=True)
 
 
-def test_kill_9_mid_episode_is_cleaned_by_the_next_start(make_env, tmp_path):
+def _child_env(output_dir: Path) -> tuple[subprocess.Popen, str]:
+    """A separate Python process with a running env mid-episode; returns it and the env's prefix."""
     script = textwrap.dedent(f"""
         import gymnasium as gym, numpy as np, iroko_gym
-        env = gym.make("dc-iroko-v0", output_dir={str(tmp_path / 'killed')!r})
+        env = gym.make("dc-iroko-v0", output_dir={str(output_dir)!r})
         env.reset(seed=0)
         env.step(np.ones(4, dtype=np.float32))
         print(env.unwrapped.prefix, flush=True)
@@ -145,6 +146,11 @@ def test_kill_9_mid_episode_is_cleaned_by_the_next_start(make_env, tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     prefix = proc.stdout.readline().strip()
     assert prefix, "child env did not start"
+    return proc, prefix
+
+
+def test_kill_9_mid_episode_is_cleaned_by_the_next_start(make_env, tmp_path):
+    proc, prefix = _child_env(tmp_path / "killed")
     pids = _owned_pids(prefix)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -200,16 +206,7 @@ def test_congestion_control_is_set_per_socket_not_globally(make_env, cc):
 
 
 def test_sigterm_tears_the_env_down_before_the_process_dies(tmp_path):
-    script = textwrap.dedent(f"""
-        import gymnasium as gym, numpy as np, iroko_gym
-        env = gym.make("dc-iroko-v0", output_dir={str(tmp_path / 'term')!r})
-        env.reset(seed=0)
-        print(env.unwrapped.prefix, flush=True)
-        import time; time.sleep(60)
-    """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    prefix = proc.stdout.readline().strip()
-    assert prefix, "child env did not start"
+    proc, prefix = _child_env(tmp_path / "term")
     pids = _owned_pids(prefix)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == -signal.SIGTERM  # still dies of SIGTERM, as without us
