@@ -15,8 +15,8 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from iroko_gym.bench import cache, config
 from iroko_gym.errors import IrokoError

@@ -14,18 +14,19 @@ and ``<out>/runs.csv`` (the per-run metrics they aggregate).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from iroko_gym.bench.stats import markdown_table, mean_ci, run_metrics, summarise  # noqa: E402
-from iroko_gym.bench.storage import ResultStore, atomic_write  # noqa: E402
+from iroko_gym.bench.stats import markdown_table, mean_ci, run_metrics, summarise
+from iroko_gym.bench.storage import ResultStore, atomic_write
 
 PLOTS = ("timeseries", "fct_cdf", "slowdown_by_size", "util_vs_queue", "drops", "learning_curve")
 FORMATS = ("png", "pdf")

@@ -6,6 +6,7 @@ terminal; otherwise one line every few seconds (CI logs stay short).
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from typing import TextIO
@@ -28,7 +29,7 @@ class Bar:
         frac = min(self.done / self.total, 1.0)
         elapsed = time.monotonic() - self.started
         eta = elapsed / self.done * (self.total - self.done) if self.done else float("nan")
-        eta_text = _clock(eta) if eta == eta else "?"
+        eta_text = "?" if math.isnan(eta) else _clock(eta)
         fill = int(frac * self.width)
         return f"{self.label} [{'#' * fill}{'.' * (self.width - fill)}] {self.done}/{self.total} {_clock(elapsed)}<{eta_text}"
 

@@ -9,11 +9,14 @@ runs whose ``run.json`` says completed.
 from __future__ import annotations
 
 import dataclasses
+import signal
 import sys
+import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 import gymnasium as gym
 import numpy as np
@@ -79,7 +82,7 @@ def flow_rows(episode: int, episode_dir: Path, env: Any) -> list[dict[str, Any]]
             rows.append({"episode": episode, "flow_id": rec.flow_id, "src": flow.src, "dst": flow.dst, "proto": rec.proto,
                          "size_bytes": flow.size_bytes, "bytes_sent": rec.bytes_sent, "start_s": flow.start_s,
                          "start_ns": rec.start_ns, "end_ns": rec.end_ns, "status": rec.status, "fct_s": fct,
-                         "ideal_fct_s": ideal, "slowdown": fct / ideal if ideal == ideal else float("nan")})
+                         "ideal_fct_s": ideal, "slowdown": fct / ideal})
     return rows
 
 
@@ -92,8 +95,19 @@ def _base_meta(spec: dict[str, Any], config: BenchConfig) -> dict[str, Any]:
             "host": host_facts(), "started_unix": time.time()}
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during a grid: handled like Ctrl-C (run recorded as failed, env closed, grid stops)."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated("terminated (SIGTERM)")
+
+
 def _failure(exc: BaseException) -> dict[str, Any]:
-    text = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, KeyboardInterrupt):
+        text = str(exc) or "interrupted (Ctrl-C)"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
     return {"status": FAILED, "error": text, "traceback": traceback.format_exc()}
 
 
@@ -194,12 +208,22 @@ def run_grid(config: BenchConfig, network_factory: NetworkFactory | None = None,
     todo_runs = [r for r in runs if not (config.resume and store.is_complete(store.run_dir(r.run_id)))]
     counts = {"completed": 0, "failed": 0, "skipped": len(trainings) + len(runs) - len(todo_train) - len(todo_runs)}
     progress = Progress(len(todo_train) + len(todo_runs), stream)
-    for tspec in todo_train:
-        counts[train_one(tspec, config, store, progress, network_factory)] += 1
-    for spec in todo_runs:
-        model = None
-        if spec.agent == "ppo":
-            model = config.load_model or str(store.training_dir(TrainSpec(spec.topo, spec.transport, spec.seed, spec.cc).model_id) / "model.pt")
-        counts[run_one(spec, config, store, progress, model, network_factory)] += 1
-    progress.close()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
+    try:
+        for tspec in todo_train:
+            counts[train_one(tspec, config, store, progress, network_factory)] += 1
+        for spec in todo_runs:
+            model = None
+            if spec.agent == "ppo":
+                trained = store.training_dir(TrainSpec(spec.topo, spec.transport, spec.seed, spec.cc).model_id)
+                model = config.load_model or str(trained / "model.pt")
+            counts[run_one(spec, config, store, progress, model, network_factory)] += 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        progress.close()
     return counts
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()

@@ -8,7 +8,7 @@ metric, ± the half-width of a Student-t 95 % interval (blank with one seed).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
