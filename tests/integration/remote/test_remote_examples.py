@@ -16,7 +16,7 @@ EXAMPLES = ROOT / "examples"
 pytestmark = pytest.mark.integration
 
 
-def run(script: str, *args: str, timeout: float = 240) -> list[dict]:
+def run(script: str, *args: str, timeout: float = 200) -> list[dict]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, str(EXAMPLES / script), *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -71,5 +71,5 @@ def test_many_clients_example_loses_nothing():
 
 @pytest.mark.emulation
 def test_dc_example_drives_dc_iroko_v0():
-    (summary,) = run("remote_dc.py", "--steps", "40", "--segment", "20", timeout=200)
+    (summary,) = run("remote_dc.py", "--steps", "40", "--segment", "20")
     assert summary["trajectories_sent"] == 2 and summary["dropped"] == 0
