@@ -243,12 +243,13 @@ def train(cfg: RunConfig) -> list[dict[str, Any]]:
         {"run": dataclasses.asdict(cfg), "hyperparameters": hyper, "env_config": env_config, "ray": ray.__version__},
         indent=2, default=str))
     curve = LearningCurve(cfg.run_dir / "learning_curve.parquet", cfg.resume)
+    algo_config = build_algo_config(cfg, hyper, env_config)
 
     init_ray(cfg)
     algo = None
     try:
         iroko_rllib.register_envs([cfg.env])
-        algo = build_algo_config(cfg, hyper, env_config).build_algo()
+        algo = algo_config.build_algo()
         if cfg.resume:
             algo.restore_from_path(str(ckpt))
         start = time.monotonic() - curve.elapsed_s
