@@ -175,6 +175,29 @@ class Topology:
                     by_switch[here].append(PortSpec(here, idx, there, link.capacity_mbps, link.queue_bytes))
         return tuple(p for s in self.switches for p in sorted(by_switch[s.name], key=lambda p: p.intf_index))
 
+    @cached_property
+    def _adjacency(self) -> dict[str, list[str]]:
+        adj: dict[str, list[str]] = {}
+        for link in self.links:
+            adj.setdefault(link.a, []).append(link.b)
+            adj.setdefault(link.b, []).append(link.a)
+        return adj
+
+    def hops(self, a: str, b: str) -> int:
+        """Number of links on a shortest path between nodes ``a`` and ``b`` (breadth-first)."""
+        seen, frontier, dist = {a}, [a], 0
+        while frontier:
+            if b in frontier:
+                return dist
+            nxt = [n for node in frontier for n in self._adjacency.get(node, ()) if n not in seen]
+            seen.update(nxt)
+            frontier, dist = nxt, dist + 1
+        raise ConfigError(f"topology {self.name!r}: no path between {a!r} and {b!r}")
+
+    @cached_property
+    def host_by_ip(self) -> dict[str, HostSpec]:
+        return {h.ip: h for h in self.hosts}
+
     def host(self, name: str) -> HostSpec:
         for h in self.hosts:
             if h.name == name:
