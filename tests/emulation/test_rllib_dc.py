@@ -1,0 +1,132 @@
+"""RLlib PPO on the emulated dumbbell: 2 env runners, 1 tiny iteration, nothing left behind afterwards.
+
+The envs live in Ray worker processes, which the in-process leftover check of conftest.py cannot
+see; this test watches /run/iroko_gym while the run lasts, keeps the records whose owner is a
+descendant of the run (so envs of other users of the machine are ignored), and afterwards asserts
+that none of those records, links or processes remain, and no new network namespace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ray.rllib", reason="Ray RLlib is the optional extra: ./install.sh --ray (pip install '.[ray]')")
+import pandas as pd
+
+from iroko_gym.dc.registry import RUN_DIR, process_start_time
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.emulation, pytest.mark.slow]
+
+TINY = """
+env_config: {step_interval_ms: 50, max_steps: 20}
+env_runners: {rollout_fragment_length: 16}
+training: {train_batch_size_per_learner: 32, minibatch_size: 16, num_epochs: 1}
+"""
+
+
+def _links() -> set[str]:
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
+    return {line.split(": ")[1].split("@")[0] for line in out.splitlines()}
+
+
+def _netns() -> set[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def _descends_from(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        pid = int(stat[stat.rindex(")") + 2 :].split()[1])
+    return False
+
+
+class RecordWatcher(threading.Thread):
+    """Collects the ownership records (prefix -> processes) created by descendants of ``root_pid``."""
+
+    def __init__(self, root_pid: int) -> None:
+        super().__init__(daemon=True)
+        self.root_pid = root_pid
+        self.records: dict[str, set[tuple[int, int]]] = {}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.05):
+            for path in RUN_DIR.glob("i*.json") if RUN_DIR.is_dir() else []:
+                try:
+                    data = json.loads(path.read_text())
+                except (OSError, ValueError):
+                    continue
+                prefix = data["prefix"]
+                if prefix in self.records or _descends_from(data["owner_pid"], self.root_pid):
+                    self.records.setdefault(prefix, set()).update(tuple(p) for p in data["processes"])
+
+
+def _leftovers(records: dict[str, set[tuple[int, int]]], netns_before: set[str], marker: str) -> dict[str, list]:
+    links = _links()
+    pids = [pid for procs in records.values() for pid, start in procs if process_start_time(pid) == start]
+    by_cmdline = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if marker in proc.joinpath("cmdline").read_bytes().decode(errors="replace"):
+                by_cmdline.append(int(proc.name))
+        except OSError:
+            continue
+    return {
+        "records": [p for p in records if (RUN_DIR / f"{p}.json").exists()],
+        "links": sorted(n for n in links if any(n.startswith(p) for p in records)),
+        "processes": sorted(set(pids) | set(by_cmdline)),
+        "netns": sorted(_netns() - netns_before),
+    }
+
+
+def test_ppo_two_env_runners_on_the_dumbbell_leaves_nothing_behind(tmp_path: Path) -> None:
+    hyper = tmp_path / "tiny.yaml"
+    hyper.write_text(TINY)
+    netns_before = _netns()
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    argv = [sys.executable, str(ROOT / "examples" / "run_ray.py"), "--algo", "PPO", "--env", "dc-iroko-v0",
+            "--topo", "dumbbell", "--num-env-runners", "2", "--iterations", "1", "--config", str(hyper),
+            "--results-dir", str(tmp_path), "--run", "dc"]
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watcher = RecordWatcher(proc.pid)
+    watcher.start()
+    try:
+        out, err = proc.communicate(timeout=150)
+    except subprocess.TimeoutExpired:
+        proc.terminate()  # run_ray stops the algorithm (envs closed) on the way out
+        out, err = proc.communicate(timeout=60)
+        pytest.fail(f"run_ray.py did not finish in 150 s; stderr: {err[-3000:]}")
+    finally:
+        watcher.stop.set()
+        watcher.join()
+    assert proc.returncode == 0, err[-3000:]
+
+    assert len(watcher.records) == 2, f"expected one env per runner, saw prefixes {sorted(watcher.records)}"
+    curve = pd.read_parquet(tmp_path / "dc" / "learning_curve.parquet")
+    assert len(curve) == 1 and curve["step"].iloc[0] >= 32
+    env_dirs = sorted(p.name for p in (tmp_path / "dc" / "envs").iterdir())
+    assert env_dirs == ["w1-v0", "w2-v0"]  # distinct output dirs, one per env runner
+    assert all(any((tmp_path / "dc" / "envs" / d).glob("episode-*")) for d in env_dirs)
+
+    deadline = time.monotonic() + 30  # Ray's worker processes may still be exiting
+    left = _leftovers(watcher.records, netns_before, str(tmp_path))
+    while any(left.values()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        left = _leftovers(watcher.records, netns_before, str(tmp_path))
+    assert not any(left.values()), f"left behind after Ray shut down: {left}"
