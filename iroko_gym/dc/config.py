@@ -73,6 +73,9 @@ class DCConfig:
     """Where flow records and generator logs go; default ``<tmp>/iroko_gym/<env prefix>``."""
     port: int = 5201
     """TCP/UDP port of the traffic generator's servers inside the hosts."""
+    socket_stats: bool = False
+    """Read every sending TCP socket's kernel stats (rtt, cwnd, delivery rate, retransmits) each step
+    through sock_diag, as ``info["sockets"]`` (about 1 ms per host per step)."""
 
     def __post_init__(self) -> None:
         self._check_positive("capacity_mbps", self.capacity_mbps)
@@ -99,6 +102,8 @@ class DCConfig:
                 raise ConfigError(
                     f"state_model feature {feat!r} is unknown{_did_you_mean(feat, STATE_FEATURES)}; known: {STATE_FEATURES}"
                 )
+        if not isinstance(self.socket_stats, bool):
+            raise ConfigError(f"socket_stats={self.socket_stats!r}: must be True or False")
         self._check_congestion_control()
         if self.pattern_file is not None and not Path(self.pattern_file).is_file():
             raise ConfigError(f"pattern_file={self.pattern_file!r}: no such file")

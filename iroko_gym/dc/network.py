@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 from iroko_gym.dc.backend import backend_for, require_mininet, require_root
 from iroko_gym.dc.config import DCConfig
 from iroko_gym.dc.measurements import Snapshot
+from iroko_gym.dc.traffic.flows import flow_rows, summarise_flows
 from iroko_gym.dc.traffic.goben import FlowRecord, goben_binary
 from iroko_gym.dc.traffic.patterns import TrafficPattern
 from iroko_gym.topologies.base import Topology
@@ -50,6 +52,7 @@ class EmulatedNetwork:
     def __init__(self, topology: Topology, config: DCConfig) -> None:
         from iroko_gym.dc.collector import PortCollector
         from iroko_gym.dc.control import TrafficManager, traffic_manager_binary
+        from iroko_gym.dc.sockstats import SocketStatsReader
         from iroko_gym.dc.traffic.runner import TrafficRunner
 
         # Fail before anything is built: missing pieces first (with their install step), then root.
@@ -63,6 +66,9 @@ class EmulatedNetwork:
         self._tm: TrafficManager | None = None
         self._collector: PortCollector | None = None
         self._traffic: TrafficRunner | None = None
+        self._sockets: SocketStatsReader | None = None
+        self._topology = topology
+        self._episode_dir: Path | None = None
         try:
             self.prefix = self._backend.prefix
             self.output_dir = Path(config.output_dir) if config.output_dir else default_output_dir(self.prefix)
@@ -78,13 +84,17 @@ class EmulatedNetwork:
             self._collector = PortCollector(topology, self._backend.port_ifnames, config.sample_interval_ms / 1000.0,
                                              self._backend.port_netns_paths)
             self._collector.start()
+            if config.socket_stats:
+                self._sockets = SocketStatsReader(
+                    [(h.name, self._backend.host_netns_path(h.name)) for h in topology.hosts], config.port)
             self._traffic.start_servers()
         except BaseException:
             self.close()
             raise
 
     def start_episode(self, pattern: TrafficPattern) -> Path:
-        return self._traffic.start_episode(pattern)
+        self._episode_dir = self._traffic.start_episode(pattern)
+        return self._episode_dir
 
     def apply_rates(self, rates_bps: np.ndarray) -> float:
         return 0.0 if self._tm is None else self._tm.set_rates(rates_bps)
@@ -103,16 +113,26 @@ class EmulatedNetwork:
     def traffic_running(self) -> bool:
         return self._traffic.poll()
 
+    def socket_stats(self) -> list[dict]:
+        """Kernel stats of every sending TCP connection now (empty unless ``socket_stats=True``)."""
+        return [] if self._sockets is None else [s.as_dict() for s in self._sockets.read()]
+
     def stop_episode(self) -> list[FlowRecord]:
-        return self._traffic.stop_episode()
+        """Stop the episode's traffic; its flow summary and per-flow rows go to ``flows.json``."""
+        records = self._traffic.stop_episode()
+        if self._episode_dir is not None:
+            result = {"summary": summarise_flows(records, self._topology), "flows": flow_rows(records, self._topology)}
+            (self._episode_dir / "flows.json").write_text(json.dumps(result, indent=1) + "\n")
+            self._episode_dir = None
+        return records
 
     def close(self) -> None:
         """Stop traffic, rate control and collectors, then tear the network down. Idempotent."""
-        for part in (self._traffic, self._tm, self._collector):
+        for part in (self._traffic, self._tm, self._collector, self._sockets):
             if part is not None:
                 try:
                     part.close()
                 except Exception:  # noqa: BLE001 - the backend's ownership record removes what is left
                     pass
-        self._traffic = self._tm = self._collector = None
+        self._traffic = self._tm = self._collector = self._sockets = None
         self._backend.close()
