@@ -119,6 +119,7 @@ class RoutedBackend(MininetBackend):
         from mininet.net import Mininet
 
         setLogLevel("error")
+        assert self.own is not None  # start() claimed the prefix
         self._net = Mininet(topo=None, controller=None, build=False, autoSetMacs=False, waitConnected=False)
         for node in [h.name for h in self.topology.hosts] + [s.name for s in self.topology.switches]:
             self.own.add_process(self._net.addHost(self.node_name(node), ip=None).pid)  # addresses: IP plan below
@@ -138,7 +139,8 @@ class RoutedBackend(MininetBackend):
         with tempfile.NamedTemporaryFile("w", prefix=f"{self.prefix}-links-", suffix=".ip") as fh:
             fh.write("\n".join(lines) + "\n")
             fh.flush()
-            proc = subprocess.run(["ip", "-batch", fh.name], capture_output=True, text=True, timeout=_TIMEOUT_S)
+            proc = subprocess.run(["ip", "-batch", fh.name], capture_output=True, text=True, timeout=_TIMEOUT_S,
+                                  check=False)
         if proc.returncode != 0:
             raise EmulationError(f"creating the links of topology {self.topology.name!r} failed: {proc.stderr.strip()}")
 

@@ -102,8 +102,8 @@ def fattree(
         for j in range(half):
             agg = aggs[p * half + j].name
             my_cores = tuple(c.name for c in cores[j * half:(j + 1) * half])
-            for core in my_cores:
-                link(agg, core, core_rate, *fabric_pair())
+            for core_name in my_cores:
+                link(agg, core_name, core_rate, *fabric_pair())
             for e in range(half):
                 routes.append(Route(agg, f"10.{p}.{e}.0/24", (edges[p * half + e].name,)))
             routes.append(Route(agg, "10.0.0.0/8", my_cores))
@@ -112,7 +112,7 @@ def fattree(
         for p in range(k):
             routes.append(Route(core.name, f"10.{p}.0.0/16", (aggs[p * half + j].name,)))
 
-    params = dict(k=k, hosts_per_edge=hpe, capacity_mbps=host_rate, core_mbps=core_rate, agg_mbps=agg_rate,
-                  queue_ms=queue_ms)
+    params = {"k": k, "hosts_per_edge": hpe, "capacity_mbps": host_rate, "core_mbps": core_rate, "agg_mbps": agg_rate,
+              "queue_ms": queue_ms}
     return Topology("fattree", tuple(hosts), tuple(cores + aggs + edges), tuple(links), params,
                     routing=Routing(tuple(addrs), tuple(routes)))

@@ -29,7 +29,7 @@ def test_async_vector_env_of_two_runs_and_cleans_up():
         assert all(any(n.startswith(p) for n in _links()) for p in prefixes)
         done = 0
         for _ in range(7):  # 5 steps per episode, then the vector env resets the finished envs itself
-            obs, reward, terminated, truncated, info = envs.step(np.ones((2, 4), dtype=np.float32))
+            obs, reward, _, truncated, info = envs.step(np.ones((2, 4), dtype=np.float32))
             assert obs.shape[0] == 2 and reward.shape == (2,) and np.isfinite(reward).all()
             done += int(truncated.sum())
         assert done == 2
