@@ -103,10 +103,9 @@ def load_cache_results(out: str | Path) -> pd.DataFrame:
 
 def draw_cache(out: str | Path) -> list[Path]:
     """``summary.{md,csv}`` and ``plots/hit_rates.{png,pdf}`` of ``<out>/cache``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from iroko_gym.bench.plots import FORMATS, save_figure
 
     root = Path(out) / "cache"
     table = load_cache_results(out).sort_values(["trace", "size_tb", "kind", "name"])
@@ -130,9 +129,7 @@ def draw_cache(out: str | Path) -> list[Path]:
         row[0].legend(fontsize=8)
     fig.tight_layout()
     try:
-        for ext in ("png", "pdf"):
-            written.append(atomic_write(root / "plots" / f"hit_rates.{ext}",
-                                        lambda tmp, ext=ext: fig.savefig(tmp, format=ext, dpi=110)))
+        written += [save_figure(fig, root / "plots" / f"hit_rates.{ext}") for ext in FORMATS]
     finally:
         plt.close(fig)
     return written

@@ -129,14 +129,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(ns: argparse.Namespace) -> BenchConfig:
     """Flags given on the command line override --quick, which overrides the defaults."""
-    given = {f.name: getattr(ns, f.name) for f in dataclasses.fields(BenchConfig) if getattr(ns, f.name, None) is not None}
+    given: dict[str, Any] = {f.name: getattr(ns, f.name) for f in dataclasses.fields(BenchConfig) if getattr(ns, f.name, None) is not None}
     for name in _TUPLE_FIELDS & set(given):
         given[name] = tuple(s.strip() for s in str(given[name]).split(",") if s.strip())
-    values = {**(QUICK if given.get("quick") else {}), **given}
+    values: dict[str, Any] = {**(QUICK if given.get("quick") else {}), **given}
     return BenchConfig(**values)
-
-
-def config_from_dict(data: dict[str, Any]) -> BenchConfig:
-    """Rebuild a stored ``config.json`` (lists back to tuples)."""
-    names = {f.name for f in dataclasses.fields(BenchConfig)}
-    return BenchConfig(**{k: tuple(v) if k in _TUPLE_FIELDS else v for k, v in data.items() if k in names})

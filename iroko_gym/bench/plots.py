@@ -37,10 +37,14 @@ MARKERS = "osD^v<>pXh*"
 def _save(fig: Any, directory: Path, name: str) -> list[Path]:
     fig.tight_layout()
     try:
-        return [atomic_write(directory / f"{name}.{ext}", lambda tmp, ext=ext: fig.savefig(tmp, format=ext, dpi=110))
-                for ext in FORMATS]
+        return [save_figure(fig, directory / f"{name}.{ext}") for ext in FORMATS]
     finally:
         plt.close(fig)
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """Write ``fig`` atomically in the format named by the suffix of ``path``."""
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format=path.suffix[1:], dpi=110))
 
 
 def _empty(ax: Any, message: str) -> None:
@@ -136,9 +140,9 @@ def plot_util_vs_queue(per_run: pd.DataFrame, agents: Sequence[str], colours: di
         _empty(ax, "no completed runs")
         return _save(fig, out, "util_vs_queue")
     patterns = list(dict.fromkeys(per_run["pattern"]))
-    cells = per_run.groupby(["agent", "pattern"])[["queue_p99_kb", "utilisation"]].mean()
-    for (agent, pattern), row in cells.iterrows():
-        ax.scatter(row["queue_p99_kb"], row["utilisation"], color=colours[agent], s=60,
+    cells = per_run.groupby(["agent", "pattern"])[["queue_p99_kb", "utilisation"]].mean().reset_index()
+    for agent, pattern, queue, util in cells[["agent", "pattern", "queue_p99_kb", "utilisation"]].to_numpy():
+        ax.scatter(float(queue), float(util), color=colours[str(agent)], s=60,
                    marker=MARKERS[patterns.index(pattern) % len(MARKERS)], edgecolor="k", linewidth=0.5)
     for agent in agents:
         ax.scatter([], [], color=colours[agent], label=agent)

@@ -38,7 +38,7 @@ STEP_LIST_KEYS = ("applied_rates_bps", "port_backlog_bytes", "port_backlog_max_b
 def make_env(config: BenchConfig, topo: str, pattern: str, transport: str, cc: str, rate_control: bool,
              output_dir: Path, network_factory: NetworkFactory | None = None) -> gym.Env:
     """The env of one run (``dc-tcp-v0`` when ``rate_control`` is False)."""
-    extra = {"network_factory": network_factory} if network_factory else {}
+    extra: dict[str, Any] = {"network_factory": network_factory} if network_factory else {}
     return gym.make("dc-iroko-v0" if rate_control else "dc-tcp-v0", topology=topo, topology_params=config.params_for(topo),
                     capacity_mbps=config.capacity_mbps, transport=transport, congestion_control=cc, pattern=pattern,
                     pattern_params=config.pattern_params(), step_interval_ms=config.step_interval_ms,
@@ -125,7 +125,7 @@ def run_one(spec: RunSpec, config: BenchConfig, store: ResultStore, progress: Pr
     try:
         env = make_env(config, spec.topo, spec.pattern, spec.transport, spec.cc, spec.rate_control,
                        directory / "traffic", network_factory)
-        dc = env.unwrapped
+        dc: Any = env.unwrapped
         agent = make_agent(spec.agent, dc, model_path)
         env.action_space.seed(spec.seed)
         episodes = []
@@ -138,8 +138,8 @@ def run_one(spec: RunSpec, config: BenchConfig, store: ResultStore, progress: Pr
             while not done:
                 action = agent(obs)
                 obs, reward, terminated, truncated, info = env.step(action)
-                steps.append(step_row(ep, action, reward, info))
-                ret += reward
+                steps.append(step_row(ep, action, float(reward), info))
+                ret += float(reward)
                 done = terminated or truncated
                 progress.step()
             flows.extend(flow_rows(ep, episode_dir, dc))
@@ -181,8 +181,10 @@ def train_one(spec: TrainSpec, config: BenchConfig, store: ResultStore, progress
                        directory / "traffic", network_factory)
         options = [{"pattern": p, "pattern_params": config.pattern_params()} for p in config.train_patterns]
         model, curve = train(env, ppo, options, spec.seed, progress.step)
-        save_model(model, directory / "model.pt", np.asarray(env.action_space.low), np.asarray(env.action_space.high))
-        meta.update(status=COMPLETED, layout=env.unwrapped.layout)
+        space: Any = env.action_space
+        dc: Any = env.unwrapped
+        save_model(model, directory / "model.pt", np.asarray(space.low), np.asarray(space.high))
+        meta.update(status=COMPLETED, layout=dc.layout)
     except (Exception, KeyboardInterrupt) as exc:
         meta.update(_failure(exc))
         if isinstance(exc, KeyboardInterrupt):

@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 #: Two-sided 95 % Student-t quantiles for 1..30 degrees of freedom (beyond: 1.96).
@@ -34,7 +35,7 @@ def t95(dof: int) -> float:
     return _T95[dof - 1] if 1 <= dof <= len(_T95) else 1.96
 
 
-def mean_ci(values: Sequence[float]) -> tuple[float, float]:
+def mean_ci(values: npt.ArrayLike) -> tuple[float, float]:
     """Mean and 95 % half-width of the finite values (half-width NaN for fewer than two)."""
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
