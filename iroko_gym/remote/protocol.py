@@ -7,6 +7,7 @@ INVALID_ARGUMENT and keep serving.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,7 +55,7 @@ def decode(msg: pb2.Tensor, field: str, dtype: str | None = None,
         want = f"({want},)" if len(shape) == 1 else f"({want})"
         raise MalformedMessage(f"{field}: shape {dims} where {want} is expected")
     np_dtype = np.dtype(msg.dtype).newbyteorder("<")
-    expected = int(np.prod(dims, dtype=np.int64)) * np_dtype.itemsize
+    expected = math.prod(dims) * np_dtype.itemsize  # Python ints: no overflow on absurd shapes
     if len(msg.data) != expected:
         raise MalformedMessage(f"{field}: {len(msg.data)} data bytes for shape {dims} "
                                f"{msg.dtype} (needs {expected})")

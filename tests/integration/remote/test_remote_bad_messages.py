@@ -86,6 +86,8 @@ def bad_trajectories() -> list[tuple[pb2.Trajectory, tuple[str, ...]]]:
     empty = trajectory(steps=0)
     non_finite = trajectory()
     non_finite.rewards.CopyFrom(encode(np.array([1, np.nan, 1], np.float32)))
+    absurd = trajectory()
+    absurd.observations.shape[:] = [2**62, 4]
     no_allowed = trajectory()
     no_allowed.masks.CopyFrom(encode(np.zeros((3, 2), bool)))
     return [(wrong_obs, ("observations", "(3, 5)", "(*, 4)")),
@@ -96,6 +98,7 @@ def bad_trajectories() -> list[tuple[pb2.Trajectory, tuple[str, ...]]]:
             (mismatched, ("rewards", "(2,)", "(3,)")),
             (empty, ("empty",)),
             (non_finite, ("rewards", "non-finite")),
+            (absurd, ("observations", "data bytes")),
             (no_allowed, ("masks", "no allowed action"))]
 
 
