@@ -25,14 +25,14 @@ COMMANDS = ("run", "plot", "cache")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="benchmark.py", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(prog="benchmark.py", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run (or --resume) a grid on the emulated network, then plot")
     config.add_arguments(run)
     plot = sub.add_parser("plot", help="draw plots and the summary table from a stored result")
     plot.add_argument("out", help="result directory (results/<run-name>)")
-    cache_cmd = sub.add_parser("cache", help="cache gyms: agents vs LRU/LFU/FIFO/Belady/GDSF")
+    cache_cmd = sub.add_parser("cache", help="cache gyms: agents vs LRU/LFU/FIFO/Belady/GDSF",
+                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     cache.add_arguments(cache_cmd)
     return parser
 

@@ -50,7 +50,7 @@ class BenchConfig:
     ppo_steps: int = _f(3000, "PPO training env steps per (topology, transport, seed)")
     ppo_rollout: int = _f(100, "PPO env steps per update")
     ppo_lr: float = _f(3e-4, "PPO learning rate")
-    load_model: str = _f("", "evaluate this saved PPO model instead of training one (--load)")
+    load_model: str = _f("", "evaluate this saved PPO model instead of training one")
     resume: bool = _f(False, "skip runs already completed in --out")
     quick: bool = _f(False, "tiny preset that finishes in a few minutes (what CI runs)")
     plot: bool = _f(True, "draw plots and the table at the end (--no-plot to skip)")
@@ -117,7 +117,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """One ``--flag`` per field of :class:`BenchConfig` (``--load`` is ``load_model``)."""
     for f in dataclasses.fields(BenchConfig):
         flag = "--load" if f.name == "load_model" else "--" + f.name.replace("_", "-")
-        kwargs: dict[str, Any] = {"dest": f.name, "help": f.metadata["help"], "default": None}
+        shown = ",".join(f.default) if isinstance(f.default, tuple) else f.default
+        text = f"{f.metadata['help']} (default: {shown})"
+        if f.name == "quick":
+            text += "; sets " + ", ".join(f"{k}={','.join(v) if isinstance(v, tuple) else v}" for k, v in QUICK.items())
+        kwargs: dict[str, Any] = {"dest": f.name, "help": text, "default": None}
         if f.type == "bool":
             kwargs["action"] = argparse.BooleanOptionalAction
         elif f.name in _TUPLE_FIELDS:
