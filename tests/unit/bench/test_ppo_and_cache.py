@@ -1,8 +1,9 @@
-"""PPO trains, saves and reloads on the fake network; the cache grid stores, tabulates and plots."""
+"""PPO trains, saves, reloads and runs in the grid on the fake network; the cache grid stores, tabulates, plots."""
 
 from __future__ import annotations
 
 import functools
+import io
 
 import gymnasium as gym
 import numpy as np
@@ -10,7 +11,10 @@ import pytest
 
 import iroko_gym  # noqa: F401
 from iroko_gym.bench.cache import CacheBenchConfig, draw_cache, run_cache_grid
+from iroko_gym.bench.config import BenchConfig
 from iroko_gym.bench.ppo import PPOConfig, load_policy, save_model, train
+from iroko_gym.bench.runner import run_grid
+from iroko_gym.bench.storage import ResultStore
 from iroko_gym.dc.fake import FakeNetwork
 from iroko_gym.errors import ConfigError
 
@@ -46,3 +50,17 @@ def test_cache_grid_table_and_plot(tmp_path):
     assert all(p.stat().st_size > 0 for p in written)
     assert (tmp_path / "cache" / "summary.md").read_text().count("\n") == 2 + 6
     assert len(run_cache_grid(CacheBenchConfig(**{**cfg.__dict__, "resume": True}))) == 6
+
+
+def test_grid_trains_ppo_then_evaluates_it_and_load_reuses_the_model(tmp_path, fake_factory):
+    cfg = BenchConfig(out=str(tmp_path / "a"), agents=("ppo",), patterns=("incast", "hotspot"), train_patterns=("incast",),
+                      seeds=1, episodes=1, steps=5, workload="long", ppo_steps=12, ppo_rollout=6, plot=False)
+    assert run_grid(cfg, fake_factory, stream=io.StringIO()) == {"completed": 3, "failed": 0, "skipped": 0}
+    store = ResultStore(cfg.out)
+    model = store.training_dir("ppo__dumbbell__tcp__s0") / "model.pt"
+    assert model.is_file() and store.learning()["env_steps"].tolist() == [5, 10]
+    assert [m["spec"]["held_out"] for m in store.runs()] == [True, False]
+
+    loaded = BenchConfig(**{**cfg.__dict__, "out": str(tmp_path / "b"), "load_model": str(model)})
+    assert run_grid(loaded, fake_factory, stream=io.StringIO()) == {"completed": 2, "failed": 0, "skipped": 0}
+    assert not (tmp_path / "b" / "training").exists()
