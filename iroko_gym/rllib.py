@@ -11,7 +11,9 @@ must differ between the envs of a run is derived from RLlib's ``EnvContext``:
 * Cache envs: ``monitor_path`` becomes ``<parent>/w<worker>-v<vector>/<name>``.
 
 RLlib's new API stack gives every sub-env of one env runner the same context (``vector_index`` 0),
-so a second env made in one process for the same slot gets a ``-<n>`` suffix (``w1-v0-1``).
+so a second env made in one process for the same slot gets a ``-<n>`` suffix (``w1-v0-1``); so does
+an env whose slot directory already exists (a restarted env runner, a resumed run): records of an
+earlier env are never overwritten.
 
 Cleanup: ``EnvRunner.stop()`` (called by ``Algorithm.stop()``) closes every env; an env runner that
 exits otherwise closes its DC envs through their ``atexit``/SIGTERM hooks; a SIGKILLed runner leaves
@@ -86,12 +88,18 @@ def validate_env_config(env_id: str, env_config: Mapping[str, Any]) -> dict[str,
 
 
 def slot_dir(root: Path, worker_index: int, vector_index: int) -> Path:
-    """``root/w<worker>-v<vector>``, suffixed ``-<n>`` if this process already handed that path out."""
+    """``root/w<worker>-v<vector>``, or the next free ``-<n>`` suffix.
+
+    Taken are the paths this process handed out already and those that exist on disk (left by a
+    restarted env runner's predecessor or an earlier invocation of a resumed run).
+    """
     base = root / f"w{worker_index}-v{vector_index}"
     with _issued_lock:
         n = _issued.get(str(base), 0)
+        while (path := base if n == 0 else base.with_name(f"{base.name}-{n}")).exists():
+            n += 1
         _issued[str(base)] = n + 1
-    return base if n == 0 else base.with_name(f"{base.name}-{n}")
+    return path
 
 
 def env_kwargs_for(env_id: str, env_config: Mapping[str, Any], worker_index: int, vector_index: int) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -94,28 +95,46 @@ def _leftovers(records: dict[str, set[tuple[int, int]]], netns_before: set[str],
     }
 
 
-def test_ppo_two_env_runners_on_the_dumbbell_leaves_nothing_behind(tmp_path: Path) -> None:
+def _start_run(tmp_path: Path, iterations: int) -> subprocess.Popen[str]:
     hyper = tmp_path / "tiny.yaml"
     hyper.write_text(TINY)
-    netns_before = _netns()
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     argv = [sys.executable, str(ROOT / "examples" / "run_ray.py"), "--algo", "PPO", "--env", "dc-iroko-v0",
-            "--topo", "dumbbell", "--num-env-runners", "2", "--iterations", "1", "--config", str(hyper),
+            "--topo", "dumbbell", "--num-env-runners", "2", "--iterations", str(iterations), "--config", str(hyper),
             "--results-dir", str(tmp_path), "--run", "dc"]
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    watcher = RecordWatcher(proc.pid)
-    watcher.start()
+    return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(proc: subprocess.Popen[str], watcher: RecordWatcher, timeout: float = 150) -> str:
     try:
-        out, err = proc.communicate(timeout=150)
+        _, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.terminate()  # run_ray stops the algorithm (envs closed) on the way out
-        out, err = proc.communicate(timeout=60)
-        pytest.fail(f"run_ray.py did not finish in 150 s; stderr: {err[-3000:]}")
+        _, err = proc.communicate(timeout=60)
+        pytest.fail(f"run_ray.py did not finish in {timeout} s; stderr: {err[-3000:]}")
     finally:
         watcher.stop.set()
         watcher.join()
     assert proc.returncode == 0, err[-3000:]
+    return err
+
+
+def _assert_nothing_left(records: dict[str, set[tuple[int, int]]], netns_before: set[str], marker: str) -> None:
+    deadline = time.monotonic() + 30  # Ray's worker processes may still be exiting
+    left = _leftovers(records, netns_before, marker)
+    while any(left.values()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        left = _leftovers(records, netns_before, marker)
+    assert not any(left.values()), f"left behind after Ray shut down: {left}"
+
+
+def test_ppo_two_env_runners_on_the_dumbbell_leaves_nothing_behind(tmp_path: Path) -> None:
+    netns_before = _netns()
+    proc = _start_run(tmp_path, iterations=1)
+    watcher = RecordWatcher(proc.pid)
+    watcher.start()
+    _finish(proc, watcher)
 
     assert len(watcher.records) == 2, f"expected one env per runner, saw prefixes {sorted(watcher.records)}"
     curve = pd.read_parquet(tmp_path / "dc" / "learning_curve.parquet")
@@ -123,10 +142,24 @@ def test_ppo_two_env_runners_on_the_dumbbell_leaves_nothing_behind(tmp_path: Pat
     env_dirs = sorted(p.name for p in (tmp_path / "dc" / "envs").iterdir())
     assert env_dirs == ["w1-v0", "w2-v0"]  # distinct output dirs, one per env runner
     assert all(any((tmp_path / "dc" / "envs" / d).glob("episode-*")) for d in env_dirs)
+    _assert_nothing_left(watcher.records, netns_before, str(tmp_path))
 
-    deadline = time.monotonic() + 30  # Ray's worker processes may still be exiting
-    left = _leftovers(watcher.records, netns_before, str(tmp_path))
-    while any(left.values()) and time.monotonic() < deadline:
-        time.sleep(0.5)
-        left = _leftovers(watcher.records, netns_before, str(tmp_path))
-    assert not any(left.values()), f"left behind after Ray shut down: {left}"
+
+def test_sigkilled_env_runner_is_replaced_and_its_network_reaped(tmp_path: Path) -> None:
+    """SIGKILL one env runner mid-training: RLlib restarts it, and what it left is removed."""
+    netns_before = _netns()
+    proc = _start_run(tmp_path, iterations=6)
+    watcher = RecordWatcher(proc.pid)
+    watcher.start()
+    deadline = time.monotonic() + 90
+    while len(watcher.records) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert len(watcher.records) >= 2, "the env runners' networks did not come up"
+    victim = sorted(watcher.records)[0]
+    owner = json.loads((RUN_DIR / f"{victim}.json").read_text())["owner_pid"]
+    os.kill(owner, signal.SIGKILL)
+    _finish(proc, watcher, timeout=180)
+
+    assert len(watcher.records) >= 3, f"no replacement env after the kill: {sorted(watcher.records)}"
+    assert len(pd.read_parquet(tmp_path / "dc" / "learning_curve.parquet")) == 6
+    _assert_nothing_left(watcher.records, netns_before, str(tmp_path))

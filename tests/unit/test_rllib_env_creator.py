@@ -109,3 +109,11 @@ def test_register_envs_registers_every_iroko_id_with_ray() -> None:
     ids = rllib.register_envs()
     assert {"dc-iroko-v0", "Cache-v0"} <= set(ids)
     assert all(_global_registry.contains(ENV_CREATOR, i) for i in ids)
+
+
+def test_existing_slot_dir_is_not_reused(tmp_path: Path) -> None:
+    """A restarted env runner (same worker index, new process) must not overwrite its predecessor's flows."""
+    (tmp_path / "w3-v0").mkdir()
+    env = rllib.create_env("dc-iroko-v0", _ctx({"output_dir": str(tmp_path)}, 3))
+    assert env.unwrapped.config.output_dir == str(tmp_path / "w3-v0-1")
+    env.close()
