@@ -176,7 +176,9 @@ class LearningCurve:
 
     def __init__(self, path: Path, resume: bool) -> None:
         self.path = path
-        self.rows: list[dict[str, Any]] = pd.read_parquet(path).to_dict("records") if resume and path.exists() else []
+        self.rows: list[dict[str, Any]] = []
+        if resume and path.exists():
+            self.rows = [{str(k): v for k, v in row.items()} for row in pd.read_parquet(path).to_dict("records")]
 
     @property
     def elapsed_s(self) -> float:

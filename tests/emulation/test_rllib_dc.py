@@ -155,7 +155,7 @@ def test_sigkilled_env_runner_is_replaced_and_its_network_reaped(tmp_path: Path)
     while len(watcher.records) < 2 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
     assert len(watcher.records) >= 2, "the env runners' networks did not come up"
-    victim = sorted(watcher.records)[0]
+    victim = min(watcher.records)
     owner = json.loads((RUN_DIR / f"{victim}.json").read_text())["owner_pid"]
     os.kill(owner, signal.SIGKILL)
     _finish(proc, watcher, timeout=180)

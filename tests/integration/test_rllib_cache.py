@@ -27,7 +27,7 @@ training: {train_batch_size_per_learner: 64, minibatch_size: 32, num_epochs: 1}
 def run_ray(*args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # always a local Ray here
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    return subprocess.run([sys.executable, str(RUN_RAY), *args], cwd=ROOT, env=env, capture_output=True,
+    return subprocess.run([sys.executable, str(RUN_RAY), *args], check=False, cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
 
