@@ -63,14 +63,17 @@ def in_netns(path: str | None) -> Iterator[None]:
         os.close(home)
 
 
-def _attrs(buf: memoryview, off: int, end: int) -> Iterator[tuple[int, int, int]]:
-    """(type, payload offset, payload end) of each rtattr in ``buf[off:end]``."""
+def _find_attr(buf: memoryview, off: int, end: int, want: int) -> tuple[int, int] | None:
+    """(payload offset, payload end) of the first rtattr of type ``want`` in ``buf[off:end]``."""
+    unpack = _RTATTR.unpack_from
     while off + 4 <= end:
-        length, kind = _RTATTR.unpack_from(buf, off)
+        length, kind = unpack(buf, off)
         if length < 4:
-            return
-        yield kind & 0x3FFF, off + 4, off + length
+            return None
+        if kind & 0x3FFF == want:
+            return off + 4, off + length
         off += (length + 3) & ~3
+    return None
 
 
 class NetlinkStats:
@@ -127,12 +130,11 @@ class NetlinkStats:
             _, ifindex, _, parent, _ = _TCMSG.unpack_from(buf, off)
             if parent != TC_H_ROOT:
                 continue
-            for a_kind, a_off, a_end in _attrs(buf, off + _TCMSG.size, end):
-                if a_kind == TCA_STATS2:
-                    for s_kind, s_off, _ in _attrs(buf, a_off, a_end):
-                        if s_kind == TCA_STATS_QUEUE:
-                            _, backlog, drops, _, over = _QUEUE.unpack_from(buf, s_off)
-                            yield ifindex, backlog, drops, over
+            stats2 = _find_attr(buf, off + _TCMSG.size, end, TCA_STATS2)
+            queue = stats2 and _find_attr(buf, stats2[0], stats2[1], TCA_STATS_QUEUE)
+            if queue:
+                _, backlog, drops, _, over = _QUEUE.unpack_from(buf, queue[0])
+                yield ifindex, backlog, drops, over
 
     def link_bytes(self) -> Iterator[tuple[int, int, int]]:
         """(ifindex, tx bytes, rx bytes) of every link, from RTM_GETSTATS (IFLA_STATS_LINK_64)."""
@@ -140,10 +142,10 @@ class NetlinkStats:
             if kind != RTM_NEWSTATS:
                 continue
             _, _, ifindex, _ = _IF_STATS_MSG.unpack_from(buf, off)
-            for a_kind, a_off, _ in _attrs(buf, off + _IF_STATS_MSG.size, end):
-                if a_kind == IFLA_STATS_LINK_64:
-                    rx, tx = _BYTES.unpack_from(buf, a_off + 16)
-                    yield ifindex, tx, rx
+            link64 = _find_attr(buf, off + _IF_STATS_MSG.size, end, IFLA_STATS_LINK_64)
+            if link64:
+                rx, tx = _BYTES.unpack_from(buf, link64[0] + 16)
+                yield ifindex, tx, rx
 
     def close(self) -> None:
         self._sock.close()
