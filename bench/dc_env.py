@@ -102,8 +102,9 @@ def accuracy(args: Args, transport: str) -> list[dict]:
             action[sender] = frac
             for _ in range(args.settle_steps):
                 env.step(action)
-            sent = [env.step(action)[4]["host_tx_bps"][sender] for _ in range(args.measure_steps)]
-            measured = float(np.mean(sent))
+            infos = [env.step(action)[4] for _ in range(args.measure_steps)]
+            # bits over time across the whole measurement, not a mean of per-interval rates
+            measured = sum(i["host_tx_bps"][sender] * i["interval_s"] for i in infos) / sum(i["interval_s"] for i in infos)
             commanded = frac * capacity
             rows.append({"transport": transport, "fraction": float(frac), "commanded_bps": commanded,
                          "measured_bps": measured, "error_pct": abs(measured - commanded) / commanded * 100})

@@ -171,7 +171,11 @@ class MininetBackend:
     def _configure_hosts(self) -> None:
         for h in self.topology.hosts:
             node = self._net.get(self.node_name(h.name))
-            out = node.cmd("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 && echo ok")
+            # Segmentation offloads off: the host then hands MTU-sized packets to its rate limiter
+            # and the switch queues, as a NIC puts them on the wire; with 64 kB GSO bursts a rate
+            # limit of a few Mbit/s is only met on average over seconds.
+            out = node.cmd("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 && "
+                           f"ethtool -K {self.host_intf(h.name)} tso off gso off >/dev/null && echo ok")
             if "ok" not in out:
                 raise EmulationError(f"configuring host {h.name}: {out.strip()}")
 

@@ -1,10 +1,10 @@
 """``DCEnv``: an RL agent sets every host's sending rate on a real emulated data-center network.
 
-Timing of one step: the action is validated, clipped and applied by the traffic manager (its
-acknowledgement is awaited) *before* the interval starts; the interval then lasts
-``step_interval_ms`` and the returned observation and reward summarise that interval, i.e. the
-interval during which this action was in force.  ``info["apply_latency_s"]`` says how long the
-apply took.  The network is built on the first ``reset()`` (root needed) and reused across
+Timing of one step: the interval starts when ``step()`` is called and lasts ``step_interval_ms``;
+the action is validated, clipped and applied by the traffic manager at its start (its
+acknowledgement is awaited, ``info["apply_latency_s"]``, typically well under a millisecond) and
+the returned observation and reward summarise that interval, i.e. the interval during which
+this action was in force.  The network is built on the first ``reset()`` (root needed) and reused across
 episodes; ``close()`` tears it down and may be called any number of times.
 """
 
@@ -145,10 +145,12 @@ class DCEnv(gym.Env[np.ndarray, np.ndarray]):
         if not self.config.rate_control:  # dc-tcp-v0: every host at full capacity whatever the action
             fractions = np.ones_like(fractions)
         t0 = time.monotonic()
+        # The window opens before the rates are applied so that it always spans the whole
+        # interval, even when applying is slow; the new rates are in force after apply_latency_s.
+        self._network.open_window()
         rates = self._rates_bps(fractions)
         latency = self._network.apply_rates(rates) if self.config.rate_control else 0.0
         self._fractions = fractions
-        self._network.open_window()
         self._network.wait_until(t0 + self.config.step_interval_ms / 1000.0)
         snap = self._network.close_window(rates)
         obs = self._obs_builder.build(snap, fractions)
@@ -159,7 +161,9 @@ class DCEnv(gym.Env[np.ndarray, np.ndarray]):
         info = self._step_info(snap, latency)
         if terminated or truncated:
             self._episode_over = True
-            info["flows"] = summarise_flows(self._network.stop_episode())
+            records = self._network.stop_episode()
+            info["flows"] = summarise_flows(records)
+            info["flow_records"] = records
         return obs, reward, terminated, truncated, info
 
     def close(self) -> None:

@@ -1,7 +1,9 @@
 """Run a traffic pattern on a live network: goben servers on every host, clients per source.
 
 Servers start once with the network and live until ``close()``; each episode writes one
-schedule per sending host and starts one client per sender.  Flow records and generator logs
+schedule per sending host and starts one client per sender.  Flow ids are ``<src>-<i>`` where
+``i`` is the flow's index in the episode's ``TrafficPattern.flows`` (a stable contract: result
+readers map records back to pattern flows with it).  Flow records and generator logs
 go to ``<output_dir>/episode-NNNN/``.  A generator that dies with an error is reported by
 ``poll()`` as an EmulationError naming the host, exit code and the tail of its log.
 """
