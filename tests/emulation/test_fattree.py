@@ -113,3 +113,29 @@ def test_env_steps_on_a_fattree_and_a_stride_run_completes(tmp_path):
         assert all(row["slowdown"] >= 1.0 for row in result["flows"])
     finally:
         env.close()
+
+
+def test_kill_9_of_a_routed_env_is_reaped_by_the_next_start(tmp_path):
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    from iroko_gym.dc.registry import RUN_DIR, process_start_time, reap_stale
+
+    script = ("from iroko_gym.dc.backend import backend_for\nfrom iroko_gym.topologies import make_topology\n"
+              "b = backend_for(make_topology('fattree', k=2)); b.start(); print(b.prefix, flush=True)\n"
+              "import time; time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    prefix = proc.stdout.readline().strip()
+    assert prefix, "child did not build its network"
+    record = json.loads((RUN_DIR / f"{prefix}.json").read_text())
+    assert record["links"] == []  # a routed env creates nothing in the root namespace
+    pids = [(pid, start) for pid, start in record["processes"]]
+    assert len(pids) == 2 + 5  # node shells: 2 hosts, 2 edge + 2 agg + 1 core
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert all(process_start_time(pid) == start for pid, start in pids)  # the shells outlive their owner
+    assert prefix in reap_stale()
+    assert not (RUN_DIR / f"{prefix}.json").exists()
+    assert [pid for pid, start in pids if process_start_time(pid) == start] == []
