@@ -36,12 +36,15 @@ _TIMEOUT_S = 60.0
 
 @dataclass(frozen=True)
 class NodeCommands:
-    """Everything that configures one node: sysctl assignments and the two batch scripts."""
+    """Everything that configures one node: sysctl assignments, the two batch scripts and, on
+    hosts, the interface whose segmentation offloads go off (MTU-sized packets reach the rate
+    limiter and the switch queues, as on a wire; same as the bridge backend)."""
 
     node: str
     sysctls: tuple[str, ...]
     ip_batch: tuple[str, ...]
     tc_batch: tuple[str, ...]
+    offload_off: str | None = None
 
 
 def hash_seed(position: int) -> int:
@@ -91,12 +94,15 @@ def node_commands(topology: Topology, name: Callable[[str], str]) -> list[NodeCo
         ip = [f"addr add {addr} dev {ifname}" for ifname, addr in ifaces.get(node, [])]
         ip += ["link set dev lo up"] + [f"link set dev {ifname} up" for ifname, _ in ifaces.get(node, [])]
         ip += routes.get(node, [])
-        out.append(NodeCommands(node, tuple(sysctls), tuple(ip), tuple(qdiscs.get(node, []))))
+        offload = None if node in switches else ifaces[node][0][0]
+        out.append(NodeCommands(node, tuple(sysctls), tuple(ip), tuple(qdiscs.get(node, [])), offload))
     return out
 
 
-# Runs inside the node: $1 = ip batch file, $2 = tc batch file (may be empty), rest = sysctls.
-_APPLY = 'ip=$1; tc=$2; shift 2; sysctl -qw "$@" >/dev/null && ip -batch "$ip" && { [ ! -s "$tc" ] || tc -batch "$tc"; }'
+# Runs inside the node: $1 = ip batch file, $2 = tc batch file (may be empty), $3 = interface
+# whose offloads go off ("-": none), rest = sysctls.
+_APPLY = ('ip=$1; tc=$2; eth=$3; shift 3; sysctl -qw "$@" >/dev/null && ip -batch "$ip" && '
+          '{ [ ! -s "$tc" ] || tc -batch "$tc"; } && { [ "$eth" = - ] || ethtool -K "$eth" tso off gso off >/dev/null; }')
 
 
 class RoutedBackend(MininetBackend):
@@ -153,7 +159,8 @@ class RoutedBackend(MininetBackend):
                 ip_file.write_text("\n".join(cmd.ip_batch) + "\n")
                 tc_file.write_text("\n".join(cmd.tc_batch) + ("\n" if cmd.tc_batch else ""))
                 pid = self._net.get(self.node_name(cmd.node)).pid
-                argv = ["mnexec", "-a", str(pid), "sh", "-c", _APPLY, "sh", str(ip_file), str(tc_file), *cmd.sysctls]
+                argv = ["mnexec", "-a", str(pid), "sh", "-c", _APPLY, "sh", str(ip_file), str(tc_file),
+                        cmd.offload_off or "-", *cmd.sysctls]
                 jobs.append((cmd.node, argv))
             for start in range(0, len(jobs), _PARALLEL):
                 running = [(node, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))

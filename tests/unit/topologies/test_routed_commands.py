@@ -26,6 +26,7 @@ def test_host_gets_its_address_and_a_default_route_via_its_edge(commands):
     assert h1.ip_batch == ("addr add 10.0.0.1/31 dev iabcdh1-eth0", "link set dev lo up",
                            "link set dev iabcdh1-eth0 up", "route add 0.0.0.0/0 via 10.0.0.0")
     assert h1.tc_batch == () and "net.ipv4.ip_forward=1" not in h1.sysctls
+    assert h1.offload_off == "iabcdh1-eth0" and by_node["e1"].offload_off is None
 
 
 def test_edge_router_multipath_route_and_port_queues(commands):
