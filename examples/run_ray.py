@@ -18,6 +18,7 @@ import dataclasses
 import json
 import math
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -224,6 +225,14 @@ def init_ray(cfg: RunConfig) -> None:
                  object_store_memory=256 * 1024**2)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so that ``train``'s cleanup (algo.stop, ray.shutdown) runs.
+
+    Installed after ``ray.init``, which sets a handler of its own that aborts the driver.
+    """
+    raise SystemExit(128 + signum)
+
+
 def train(cfg: RunConfig) -> list[dict[str, Any]]:
     """Run ``cfg.iterations`` training iterations; returns the learning-curve rows of this run."""
     import ray
@@ -248,6 +257,7 @@ def train(cfg: RunConfig) -> list[dict[str, Any]]:
     algo_config = build_algo_config(cfg, hyper, env_config)
 
     init_ray(cfg)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     algo = None
     try:
         iroko_rllib.register_envs([cfg.env])
@@ -286,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     except PrivilegeError as exc:
         print(f"run_ray.py: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("run_ray.py: interrupted; env runners stopped, Ray shut down", file=sys.stderr)
+        return 130
     return 0
 
 
