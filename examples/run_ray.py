@@ -6,9 +6,10 @@
 
 Every env runner builds its own env through ``iroko_gym.rllib`` (own prefix, own output dir under
 ``results/<run>/envs``).  Per iteration, ``results/<run>/learning_curve.parquet`` gets a row
-(columns ``step, return_mean, seed, agent`` read by the benchmark plots, plus ``iteration, time_s,
-env_steps_per_s, env``); the algorithm is checkpointed to ``--checkpoint-dir`` and ``--resume``
-continues from there.  See docs/ray.md.
+(columns ``step, return_mean, seed, agent``, plus ``iteration, time_s, env_steps_per_s, env``), and
+the same curve is stored in the benchmark's result layout (``results/<run>/training/...``), so that
+``benchmark.py plot results/<run>`` draws it.  The algorithm is checkpointed to
+``--checkpoint-dir`` and ``--resume`` continues from there.  See docs/ray.md.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import pandas as pd
 import yaml
 
 from iroko_gym import rllib as iroko_rllib
+from iroko_gym.bench.storage import COMPLETED, RUNNING, write_json, write_parquet
 from iroko_gym.errors import ConfigError, PrivilegeError
 
 ALGOS = ("PPO", "APPO", "SAC")
@@ -173,13 +175,22 @@ def build_algo_config(cfg: RunConfig, hyper: dict[str, dict[str, Any]], env_conf
 
 
 class LearningCurve:
-    """``learning_curve.parquet`` of a run, rewritten after every iteration (readable mid-run)."""
+    """The learning curve of a run, rewritten after every iteration (readable mid-run), in two layouts.
 
-    def __init__(self, path: Path, resume: bool) -> None:
-        self.path = path
+    ``<run>/learning_curve.parquet``: one row per iteration (see the module docstring).
+    ``<run>/training/<algo>-seed<seed>/{learning.parquet,run.json}``: the benchmark result layout
+    (``iroko_gym.bench.storage``), so ``benchmark.py plot <results-dir>/<run>`` draws the curve.
+    """
+
+    def __init__(self, cfg: RunConfig, topo: str, transport: str) -> None:
+        self.path = cfg.run_dir / "learning_curve.parquet"
+        model_id = f"{cfg.algo}-seed{cfg.seed}"
+        self.bench_dir = cfg.run_dir / "training" / model_id
+        self.spec = {"model_id": model_id, "agent": cfg.algo, "env": cfg.env, "topo": topo, "transport": transport,
+                     "seed": cfg.seed}
         self.rows: list[dict[str, Any]] = []
-        if resume and path.exists():
-            self.rows = [{str(k): v for k, v in row.items()} for row in pd.read_parquet(path).to_dict("records")]
+        if cfg.resume and self.path.exists():
+            self.rows = [{str(k): v for k, v in row.items()} for row in pd.read_parquet(self.path).to_dict("records")]
 
     @property
     def elapsed_s(self) -> float:
@@ -191,10 +202,32 @@ class LearningCurve:
 
     def add(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        pd.DataFrame(self.rows).to_parquet(tmp, index=False)
-        os.replace(tmp, self.path)
+        frame = pd.DataFrame(self.rows)
+        write_parquet(self.path, frame)
+        finished = frame[frame["return_mean"].notna()]
+        bench = pd.DataFrame({"env_steps": finished["step"], "return": finished["return_mean"],
+                              "iteration": finished["iteration"]})
+        write_parquet(self.bench_dir / "learning.parquet", bench)
+        self._status(RUNNING)
+
+    def finish(self) -> None:
+        if self.rows:
+            self._status(COMPLETED)
+
+    def _status(self, status: str) -> None:
+        write_json(self.bench_dir / "run.json", {"status": status, "spec": self.spec})
+        # `benchmark.py plot` only opens result directories that have a runs/ (emulation runs) dir.
+        (self.bench_dir.parents[1] / "runs").mkdir(exist_ok=True)
+
+
+def curve_labels(env_id: str, env_config: dict[str, Any]) -> tuple[str, str]:
+    """(topology, transport) of a DC env's options, the plots' grouping; (env id, "-") for others."""
+    if not iroko_rllib.is_dc(env_id):
+        return env_id, "-"
+    from iroko_gym.dc.config import DCConfig
+
+    dc = DCConfig.from_kwargs(**{**gym.spec(env_id).kwargs, **env_config})
+    return dc.topology, dc.transport
 
 
 def curve_row(cfg: RunConfig, result: dict[str, Any], iteration: int, time_s: float, steps_before: int,
@@ -253,7 +286,7 @@ def train(cfg: RunConfig) -> list[dict[str, Any]]:
     (cfg.run_dir / "run.json").write_text(json.dumps(
         {"run": dataclasses.asdict(cfg), "hyperparameters": hyper, "env_config": env_config, "ray": ray.__version__},
         indent=2, default=str))
-    curve = LearningCurve(cfg.run_dir / "learning_curve.parquet", cfg.resume)
+    curve = LearningCurve(cfg, *curve_labels(cfg.env, env_config))
     algo_config = build_algo_config(cfg, hyper, env_config)
 
     init_ray(cfg)
@@ -277,6 +310,7 @@ def train(cfg: RunConfig) -> list[dict[str, Any]]:
                   f"{row['env_steps_per_s']:.1f} env steps/s", flush=True)
             if (iteration - first + 1) % cfg.checkpoint_every == 0 or iteration == first + cfg.iterations - 1:
                 algo.save_to_path(str(ckpt))
+        curve.finish()
     finally:
         if algo is not None:
             algo.stop()  # env runners close their envs (DC: network torn down)

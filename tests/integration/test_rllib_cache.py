@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -44,6 +45,9 @@ def test_ppo_one_iteration_then_resume(tmp_path: Path) -> None:
     assert curve["step"].tolist() == [64] and curve["agent"].tolist() == ["PPO"]
     assert curve["return_mean"].notna().all()  # 50-access episodes: at least one finished
     assert (tmp_path / "cache" / "checkpoint" / "rllib_checkpoint.json").exists()
+    bench = tmp_path / "cache" / "training" / "PPO-seed0"  # the benchmark's result layout
+    assert json.loads((bench / "run.json").read_text())["status"] == "completed"
+    assert pd.read_parquet(bench / "learning.parquet")["env_steps"].tolist() == [64]
 
     again = run_ray(*common, "--iterations", "1")
     assert again.returncode == 2 and "--resume" in again.stderr
@@ -53,6 +57,11 @@ def test_ppo_one_iteration_then_resume(tmp_path: Path) -> None:
     curve = pd.read_parquet(curve_path)
     assert curve["iteration"].tolist() == [1, 2]
     assert curve["step"].tolist() == [64, 128]  # env step counter restored from the checkpoint
+
+    from iroko_gym.bench.plots import draw_all
+
+    written = draw_all(tmp_path / "cache")  # what `benchmark.py plot <run dir>` does
+    assert tmp_path / "cache" / "plots" / "learning_curve.png" in written
 
 
 @pytest.mark.parametrize(
