@@ -216,8 +216,6 @@ class LearningCurve:
 
     def _status(self, status: str) -> None:
         write_json(self.bench_dir / "run.json", {"status": status, "spec": self.spec})
-        # `benchmark.py plot` only opens result directories that have a runs/ (emulation runs) dir.
-        (self.bench_dir.parents[1] / "runs").mkdir(exist_ok=True)
 
 
 def curve_labels(env_id: str, env_config: dict[str, Any]) -> tuple[str, str]:

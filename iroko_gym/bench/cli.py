@@ -40,10 +40,11 @@ def _parser() -> argparse.ArgumentParser:
 def _plot(out: Path) -> int:
     from iroko_gym.bench.plots import draw_all
 
-    if not (out / "runs").is_dir() and not (out / "cache").is_dir():
-        print(f"benchmark: {out} holds no results (no runs/ or cache/ directory)", file=sys.stderr)
+    emulation = (out / "runs").is_dir() or (out / "training").is_dir()  # training/ alone: e.g. examples/run_ray.py
+    if not emulation and not (out / "cache").is_dir():
+        print(f"benchmark: {out} holds no results (no runs/, training/ or cache/ directory)", file=sys.stderr)
         return 2
-    written = draw_all(out) if (out / "runs").is_dir() else []
+    written = draw_all(out) if emulation else []
     if (out / "cache" / "runs").is_dir():
         written += cache.draw_cache(out)
     print(f"wrote {len(written)} files under {out}")
