@@ -159,10 +159,12 @@ class DCEnv(gym.Env[np.ndarray, np.ndarray]):
         terminated = not self._network.traffic_running()
         truncated = not terminated and self._steps >= self.config.max_steps
         info = self._step_info(snap, latency)
+        if self.config.socket_stats:
+            info["sockets"] = self._network.socket_stats()
         if terminated or truncated:
             self._episode_over = True
             records = self._network.stop_episode()
-            info["flows"] = summarise_flows(records)
+            info["flows"] = summarise_flows(records, self.topology)
             info["flow_records"] = records
         return obs, reward, terminated, truncated, info
 

@@ -80,5 +80,8 @@ class FakeNetwork:
         self._steps_left = 0
         return []
 
+    def socket_stats(self) -> list[dict]:
+        return []
+
     def close(self) -> None:
         self.closed = True
