@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
-from iroko_gym.dc.nlstats import NLMSG_ERROR, RTM_NEWQDISC, RTM_NEWSTATS, TC_H_ROOT, NetlinkStats
+from iroko_gym.dc.nlstats import (
+    NLMSG_ERROR,
+    RTM_NEWQDISC,
+    RTM_NEWSTATS,
+    TC_H_ROOT,
+    NetlinkStats,
+)
 from iroko_gym.errors import EmulationError
 
 RECORDING = json.loads((Path(__file__).parent / "fixtures" / "nlstats_recording.json").read_text())
