@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import select
-import shutil
 import subprocess
 import time
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from types import TracebackType
 
 import numpy as np
 
+from iroko_gym.dc.binaries import find_binary
 from iroko_gym.errors import ActionError, ConfigError, DependencyError, EmulationError
 
 #: Lowest rate iroko-tm accepts (1 byte/s).  With the default burst (2 full frames) the
@@ -39,21 +39,9 @@ _STDERR_TAIL_CHARS = 2000
 
 def traffic_manager_binary() -> Path:
     """Locate ``iroko-tm``: ``$IROKO_TM``, then the repository build, then ``PATH``."""
-    override = os.environ.get("IROKO_TM")
-    if override:
-        path = Path(override)
-        if not (path.is_file() and os.access(path, os.X_OK)):
-            raise DependencyError(f"IROKO_TM={override!r} is not an executable file")
-        return path
-    built = _REPO_ROOT / "traffic_managers" / "iroko-tm"
-    if built.is_file() and os.access(built, os.X_OK):
-        return built
-    found = shutil.which("iroko-tm")
-    if found:
-        return Path(found)
-    raise DependencyError(
-        f"traffic manager binary iroko-tm not found ($IROKO_TM unset, no {built}, not on PATH);"
-        " build it with ./install.sh (make -C traffic_managers)"
+    return find_binary(
+        "iroko-tm", "IROKO_TM", _REPO_ROOT / "traffic_managers" / "iroko-tm",
+        "build it with ./install.sh (make -C traffic_managers)",
     )
 
 

@@ -14,14 +14,14 @@ import math
 import numbers
 import os
 import re
-import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from iroko_gym.errors import ConfigError, DependencyError, TraceError
+from iroko_gym.dc.binaries import find_binary
+from iroko_gym.errors import ConfigError, TraceError
 
 #: Environment variable that names the goben binary explicitly.
 GOBEN_ENV = "IROKO_GOBEN"
@@ -101,24 +101,7 @@ class UdpFlowRecord:
 
 def goben_binary() -> Path:
     """Return the goben binary: $IROKO_GOBEN, else <repo>/goben/goben, else ``goben`` on PATH."""
-    explicit = os.environ.get(GOBEN_ENV)
-    if explicit:
-        path = Path(explicit)
-        if path.is_file() and os.access(path, os.X_OK):
-            return path
-        raise DependencyError(
-            f"{GOBEN_ENV}={explicit!r} is not an executable file; unset it or point it at a built goben binary"
-        )
-    in_repo = _repo_binary()
-    if in_repo.is_file() and os.access(in_repo, os.X_OK):
-        return in_repo
-    found = shutil.which("goben")
-    if found:
-        return Path(found)
-    raise DependencyError(
-        f"goben binary not found (looked at ${GOBEN_ENV}, {in_repo} and PATH); "
-        "run ./install.sh (builds goben/ with go build)"
-    )
+    return find_binary("goben", GOBEN_ENV, _repo_binary(), "run ./install.sh (builds goben/ with go build)")
 
 
 def _repo_binary() -> Path:
