@@ -19,7 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-from iroko_gym.bench.storage import ResultStore, atomic_write, read_json, versions, write_json
+from iroko_gym.atomic import atomic_write
+from iroko_gym.bench.storage import ResultStore, read_json, versions, write_json
 from iroko_gym.errors import ConfigError
 
 DEFAULT_TRACE = "default"

@@ -25,8 +25,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from iroko_gym.atomic import atomic_write
 from iroko_gym.bench.stats import markdown_table, mean_ci, run_metrics, summarise
-from iroko_gym.bench.storage import ResultStore, atomic_write
+from iroko_gym.bench.storage import ResultStore
 
 PLOTS = ("timeseries", "fct_cdf", "slowdown_by_size", "util_vs_queue", "drops", "learning_curve")
 FORMATS = ("png", "pdf")

@@ -19,7 +19,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from iroko_gym.bench.storage import atomic_write
+from iroko_gym.atomic import atomic_write
 from iroko_gym.errors import ConfigError
 
 torch.set_num_threads(1)

@@ -21,34 +21,20 @@ import json
 import os
 import platform
 import socket
-import tempfile
-from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from iroko_gym.atomic import atomic_write, atomic_write_text
+
 COMPLETED, FAILED, RUNNING = "completed", "failed", "running"
-
-
-def atomic_write(path: Path, writer: Callable[[Path], object]) -> Path:
-    """Call ``writer(tmp)`` on a temporary file next to ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        writer(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def write_json(path: Path, data: Any) -> Path:
     text = json.dumps(data, indent=1, default=_plain)
-    return atomic_write(path, lambda tmp: tmp.write_text(text + "\n"))
+    return atomic_write_text(path, text + "\n")
 
 
 def write_parquet(path: Path, frame: pd.DataFrame) -> Path:

@@ -22,9 +22,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from iroko_gym.atomic import atomic_write
 from iroko_gym.cache.core import CacheGeometry
 from iroko_gym.cache.policies import POLICIES, ReplayResult, replay
-from iroko_gym.cache.trace import Trace, atomic_write, load_trace
+from iroko_gym.cache.trace import Trace, load_trace
 from iroko_gym.errors import ConfigError, IrokoError
 
 Agent = Callable[[np.ndarray], Any]

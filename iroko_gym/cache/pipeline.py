@@ -24,8 +24,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from iroko_gym.atomic import atomic_write
 from iroko_gym.cache.synthetic import SyntheticConfig, generate_log
-from iroko_gym.cache.trace import TOKEN_COLUMNS, Trace, atomic_write, plain
+from iroko_gym.cache.trace import TOKEN_COLUMNS, Trace, plain
 from iroko_gym.errors import ConfigError, IrokoError, TraceError
 
 LOG_COLUMNS: tuple[str, ...] = ("time", "scope", "dataset", "filename", "filesize")

@@ -9,15 +9,15 @@ access is converted here, so no pandas code runs in a hot loop.
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Union
+from typing import Union
 
 import numpy as np
 import pandas as pd
 
+from iroko_gym.atomic import atomic_write
 from iroko_gym.errors import TraceError
 
 TOKEN_COLUMNS: tuple[str, ...] = ("1", "2", "3", "4", "5", "6")
@@ -131,19 +131,6 @@ def load_trace(source: TraceSource = None) -> Trace:
 def write_parquet_atomic(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write ``frame`` to ``path`` atomically (directory created); returns the path."""
     return atomic_write(path, frame.to_parquet)
-
-
-def atomic_write(path: str | os.PathLike, writer: Callable[[Path], object]) -> Path:
-    """Call ``writer(temp path)`` in the target directory, then rename: readers never see half a file."""
-    target = Path(path).expanduser()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        writer(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
 
 
 def _int_column(frame: pd.DataFrame, name: str) -> np.ndarray:

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from iroko_gym.atomic import atomic_write_text
 from iroko_gym.errors import EmulationError
 
 RUN_DIR = Path(os.environ.get("IROKO_RUN_DIR", "/run/iroko_gym"))
@@ -99,10 +100,7 @@ class Ownership:
             self._write()
 
     def _write(self) -> None:
-        RUN_DIR.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.__dict__))
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, json.dumps(self.__dict__))
 
     # -- removal ------------------------------------------------------------------------------
     def remove_all(self) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import threading
 import time
@@ -21,6 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from iroko_gym.atomic import atomic_write
 from iroko_gym.errors import RemoteError
 from iroko_gym.remote.config import ActionSpec, AlgorithmConfig, algorithm_params, params_json
 from iroko_gym.remote.protocol import TrajectoryData
@@ -243,10 +243,7 @@ class Learner:
         state = {"client_id": self.spec.client_id, "spec": self.spec.describe(),
                  "version": self.version, "counters": dict(self.counters),
                  "algorithm": self.algorithm.state_dict()}
-        tmp = path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-        return path
+        return atomic_write(path, lambda tmp: torch.save(state, tmp))
 
     @staticmethod
     def load_checkpoint(path: Path) -> tuple[LearnerSpec, dict[str, Any]]:

@@ -14,12 +14,12 @@ import math
 import numbers
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from iroko_gym.atomic import atomic_write_text
 from iroko_gym.dc.binaries import find_binary
 from iroko_gym.errors import ConfigError, TraceError
 
@@ -170,17 +170,8 @@ def write_schedule(path: str | os.PathLike[str], flows: Iterable[Sequence[object
     writer.writerow(SCHEDULE_HEADER)
     for n, row in enumerate(flows, start=1):
         writer.writerow(_schedule_row(row, n, seen))
-    dest = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes it 0600; the client may run as another user
-        with os.fdopen(fd, "w", encoding="ascii", newline="") as f:
-            f.write(out.getvalue())
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return dest
+    # 0644 whatever the umask: the client may run as another user.
+    return atomic_write_text(path, out.getvalue(), encoding="ascii", mode=0o644)
 
 
 def server_argv(

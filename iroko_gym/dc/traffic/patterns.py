@@ -18,7 +18,6 @@ import json
 import math
 import os
 import secrets
-import tempfile
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from iroko_gym.atomic import atomic_write_text
 from iroko_gym.dc.traffic.workloads import Workload
 from iroko_gym.errors import ConfigError, TraceError
 from iroko_gym.topologies.base import HostSpec
@@ -107,7 +107,7 @@ class TrafficPattern:
         """Write the pattern as CSV or JSON (by extension), atomically: temp file, then rename."""
         path = Path(path)
         text = _to_json(self) if _file_format(path) == "json" else _to_csv(self)
-        _atomic_write(path, text)
+        atomic_write_text(path, text, mode=0o644, fsync=True)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], host_names: Collection[str] | None = None) -> TrafficPattern:
@@ -181,22 +181,6 @@ def _to_csv(pattern: TrafficPattern) -> str:
     writer.writerow(FIELDS)
     writer.writerows((f.src, f.dst, repr(f.start_s), f.size_bytes) for f in pattern.flows)
     return buf.getvalue()
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to a temp file beside ``path`` and rename it over ``path``; no debris on failure."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _flow(where: str, values: Mapping[str, Any], from_text: bool, known: list[str] | None) -> Flow:
