@@ -111,6 +111,8 @@ class NetlinkStats:
                 length, kind, _, seq, _ = _NLMSGHDR.unpack_from(view, off)
                 if length < _NLMSGHDR.size:
                     raise EmulationError(f"malformed netlink message (length {length})")
+                if off + length > n:
+                    break  # cut short: never read its attributes from an earlier dump's bytes
                 if seq == self._seq:
                     if kind == NLMSG_DONE:
                         return
