@@ -121,6 +121,8 @@ class TrafficRunner:
             return []
         records: list[FlowRecord] = []
         for path in sorted(self._episode_dir.glob("flows-*.csv")):
+            if path.stat().st_size == 0:
+                continue  # a client stopped before it wrote its header: no flow to record
             records.extend(read_flow_records(path))
         self._episode_dir = None
         return records
