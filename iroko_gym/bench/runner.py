@@ -14,7 +14,8 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -27,7 +28,16 @@ from iroko_gym.bench.agents import make_agent
 from iroko_gym.bench.config import BenchConfig
 from iroko_gym.bench.grid import RunSpec, TrainSpec, expand_grid, training_jobs
 from iroko_gym.bench.progress import Progress
-from iroko_gym.bench.storage import COMPLETED, FAILED, RUNNING, ResultStore, host_facts, versions, write_json, write_parquet
+from iroko_gym.bench.storage import (
+    COMPLETED,
+    FAILED,
+    RUNNING,
+    ResultStore,
+    host_facts,
+    versions,
+    write_json,
+    write_parquet,
+)
 from iroko_gym.dc.traffic.goben import read_flow_records
 
 NetworkFactory = Callable[..., Any]
@@ -111,6 +121,30 @@ def _failure(exc: BaseException) -> dict[str, Any]:
     return {"status": FAILED, "error": text, "traceback": traceback.format_exc()}
 
 
+@contextmanager
+def _stored_job(directory: Path, meta: dict[str, Any], progress: Progress, save: Callable[[], None]) -> Iterator[list[Any]]:
+    """Run the body as one stored job, whatever happens to it.
+
+    A failure (or Ctrl-C/SIGTERM, which is re-raised to stop the grid) is recorded in run.json;
+    envs appended to the yielded list are closed; ``save`` writes the job's data files.
+    """
+    began = time.monotonic()
+    envs: list[Any] = []
+    try:
+        yield envs
+    except (Exception, KeyboardInterrupt) as exc:
+        meta.update(_failure(exc))
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+    finally:
+        for env in envs:
+            env.close()
+        save()
+        meta.update(wall_s=time.monotonic() - began, finished_unix=time.time())
+        write_json(directory / "run.json", meta)
+        progress.finish_run(meta["status"] + (f" ({meta['error']})" if meta.get("error") else ""))
+
+
 def run_one(spec: RunSpec, config: BenchConfig, store: ResultStore, progress: Progress, model_path: str | None,
             network_factory: NetworkFactory | None = None) -> str:
     """Run and store one evaluation run; returns its final status."""
@@ -119,12 +153,17 @@ def run_one(spec: RunSpec, config: BenchConfig, store: ResultStore, progress: Pr
     write_json(directory / "run.json", meta)
     steps: list[dict[str, Any]] = []
     flows: list[dict[str, Any]] = []
+
+    def save() -> None:
+        write_parquet(directory / "steps.parquet", pd.DataFrame(steps))
+        write_parquet(directory / "flows.parquet", pd.DataFrame(flows, columns=list(FLOW_COLUMNS)))
+
     began = time.monotonic()
     progress.start_run(spec.run_id, config.steps * config.episodes)
-    env = None
-    try:
+    with _stored_job(directory, meta, progress, save) as envs:
         env = make_env(config, spec.topo, spec.pattern, spec.transport, spec.cc, spec.rate_control,
                        directory / "traffic", network_factory)
+        envs.append(env)
         dc: Any = env.unwrapped
         agent = make_agent(spec.agent, dc, model_path)
         env.action_space.seed(spec.seed)
@@ -146,18 +185,6 @@ def run_one(spec: RunSpec, config: BenchConfig, store: ResultStore, progress: Pr
             episodes.append({"episode": ep, "return": ret, "steps": int(info["step"]), "terminated": bool(terminated),
                              "flows": info["flows"], "pattern_seed": dc.current_pattern.seed})
         meta.update(status=COMPLETED, episodes=episodes, env_config=dc.config.as_dict(), layout=dc.layout)
-    except (Exception, KeyboardInterrupt) as exc:
-        meta.update(_failure(exc))
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-    finally:
-        if env is not None:
-            env.close()
-        write_parquet(directory / "steps.parquet", pd.DataFrame(steps))
-        write_parquet(directory / "flows.parquet", pd.DataFrame(flows, columns=list(FLOW_COLUMNS)))
-        meta.update(wall_s=time.monotonic() - began, finished_unix=time.time())
-        write_json(directory / "run.json", meta)
-        progress.finish_run(meta["status"] + (f" ({meta['error']})" if meta.get("error") else ""))
     return str(meta["status"])
 
 
@@ -172,31 +199,24 @@ def train_one(spec: TrainSpec, config: BenchConfig, store: ResultStore, progress
                        "patterns": list(config.train_patterns)}, config)
     meta["ppo"] = dataclasses.asdict(ppo)
     write_json(directory / "run.json", meta)
-    began = time.monotonic()
     progress.start_run(f"train {spec.model_id}", ppo.total_steps)
-    env = None
     curve: list[dict[str, Any]] = []
-    try:
+
+    def save() -> None:
+        write_parquet(directory / "learning.parquet",
+                      pd.DataFrame(curve, columns=["episode", "env_steps", "return", "length", "pattern"]))
+
+    with _stored_job(directory, meta, progress, save) as envs:
         env = make_env(config, spec.topo, config.train_patterns[0], spec.transport, spec.cc, True,
                        directory / "traffic", network_factory)
+        envs.append(env)
         options = [{"pattern": p, "pattern_params": config.pattern_params()} for p in config.train_patterns]
-        model, curve = train(env, ppo, options, spec.seed, progress.step)
+        model, trained = train(env, ppo, options, spec.seed, progress.step)
+        curve.extend(trained)
         space: Any = env.action_space
         dc: Any = env.unwrapped
         save_model(model, directory / "model.pt", np.asarray(space.low), np.asarray(space.high))
         meta.update(status=COMPLETED, layout=dc.layout)
-    except (Exception, KeyboardInterrupt) as exc:
-        meta.update(_failure(exc))
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-    finally:
-        if env is not None:
-            env.close()
-        write_parquet(directory / "learning.parquet",
-                      pd.DataFrame(curve, columns=["episode", "env_steps", "return", "length", "pattern"]))
-        meta.update(wall_s=time.monotonic() - began, finished_unix=time.time())
-        write_json(directory / "run.json", meta)
-        progress.finish_run(meta["status"] + (f" ({meta['error']})" if meta.get("error") else ""))
     return str(meta["status"])
 
 
