@@ -16,7 +16,7 @@ from torch import nn
 
 from iroko_gym.remote.config import ActionSpec, DQNConfig
 from iroko_gym.remote.networks import QNetwork
-from iroko_gym.remote.protocol import TrajectoryData
+from iroko_gym.remote.trajectory import TrajectoryData
 
 
 class ReplayBuffer:

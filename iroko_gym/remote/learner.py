@@ -23,9 +23,9 @@ import torch
 from iroko_gym.atomic import atomic_write
 from iroko_gym.errors import RemoteError
 from iroko_gym.remote.config import ActionSpec, AlgorithmConfig, algorithm_params, params_json
-from iroko_gym.remote.protocol import TrajectoryData
 from iroko_gym.remote.snapshots import VersionHistory
 from iroko_gym.remote.stubs import pb2
+from iroko_gym.remote.trajectory import TrajectoryData
 
 
 class Algorithm(Protocol):

@@ -17,7 +17,7 @@ from torch import nn
 
 from iroko_gym.remote.config import ActionSpec, PPOConfig
 from iroko_gym.remote.networks import ActorCritic
-from iroko_gym.remote.protocol import TrajectoryData
+from iroko_gym.remote.trajectory import TrajectoryData
 
 
 class PPO:

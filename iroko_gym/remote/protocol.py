@@ -8,13 +8,13 @@ INVALID_ARGUMENT and keep serving.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
 from iroko_gym.errors import RemoteError
 from iroko_gym.remote.config import ActionSpec
 from iroko_gym.remote.stubs import pb2
+from iroko_gym.remote.trajectory import TrajectoryData
 
 _DTYPES = {"float32", "float64", "int32", "int64", "bool"}
 
@@ -63,21 +63,6 @@ def decode(msg: pb2.Tensor, field: str, dtype: str | None = None,
     return np.frombuffer(msg.data, dtype=np_dtype).astype(msg.dtype).reshape(dims)
 
 
-@dataclass(frozen=True)
-class TrajectoryData:
-    """A decoded, validated trajectory of ``len(rewards)`` steps."""
-
-    version: int
-    observations: np.ndarray        # [T, obs] float32
-    actions: np.ndarray             # [T] int64 or [T, act] float32
-    rewards: np.ndarray             # [T] float32
-    log_probs: np.ndarray           # [T] float32
-    masks: np.ndarray | None        # [T, n] bool
-    terminated: bool
-    next_observation: np.ndarray | None  # [obs] float32
-
-    def __len__(self) -> int:
-        return int(self.rewards.shape[0])
 
 
 def encode_trajectory(traj: TrajectoryData) -> pb2.Trajectory:
