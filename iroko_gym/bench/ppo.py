@@ -1,10 +1,11 @@
-"""A small, readable PPO (clipped objective, GAE) with continuous actions, in local PyTorch.
+"""PPO for the benchmark suite: rollouts on the env, updates by the remote service's learner.
 
-Chosen over Stable-Baselines3 so that the suite has no extra dependency, the whole algorithm
-fits on two screens, and a reader can see exactly what the learned baseline does.  The policy is
-a Gaussian over unbounded ``u``; the env receives ``low + (high - low) * sigmoid(u)`` (the squash
-is treated as part of the environment, so log-probabilities are those of ``u``).  Evaluation
-uses the mean action.  Training runs on the real emulated network, in real time.
+The algorithm (GAE, clipped objective, minibatch epochs, value loss, gradient clipping) is
+:class:`iroko_gym.remote.ppo.PPO`, the learner the training service runs, so the project has
+one PPO.  This module collects the rollouts, saves and loads models, and evaluates them.  The
+policy is a Gaussian over unbounded ``u``; the env receives ``low + (high - low) * sigmoid(u)``
+(the squash is treated as part of the environment, so log-probabilities are those of ``u``).
+Evaluation uses the mean action.  Training runs on the real emulated network, in real time.
 """
 
 from __future__ import annotations
@@ -17,12 +18,17 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium import spaces
-from torch import nn
 
 from iroko_gym.atomic import atomic_write
 from iroko_gym.errors import ConfigError
+from iroko_gym.remote import config as learner_config
+from iroko_gym.remote.networks import ActorCritic
+from iroko_gym.remote.ppo import PPO
+from iroko_gym.remote.trajectory import TrajectoryData
 
 torch.set_num_threads(1)
+
+_INIT_LOG_STD = -0.5
 
 
 @dataclass(frozen=True)
@@ -42,31 +48,18 @@ class PPOConfig:
     max_grad_norm: float = 0.5
     hidden: int = 64
 
+    def learner(self, seed: int) -> learner_config.PPOConfig:
+        """The remote learner's configuration for these hyperparameters (no KL early stop)."""
+        return learner_config.PPOConfig(
+            hidden_sizes=(self.hidden, self.hidden), activation="tanh", learning_rate=self.lr,
+            rollout_steps=self.rollout, epochs=self.epochs, minibatch_size=max(self.rollout // self.minibatches, 1),
+            gamma=self.gamma, gae_lambda=self.gae_lambda, clip_coef=self.clip, entropy_coef=self.ent_coef,
+            value_coef=self.vf_coef, max_grad_norm=self.max_grad_norm, target_kl=None, init_log_std=_INIT_LOG_STD,
+            seed=seed)
 
-class ActorCritic(nn.Module):
-    """Two tanh MLPs: a Gaussian policy with state-independent log std, and a value function."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: int = 64) -> None:
-        super().__init__()
-        self.obs_dim, self.act_dim, self.hidden = obs_dim, act_dim, hidden
-
-        def mlp(out: int, gain: float) -> nn.Sequential:
-            layers = [nn.Linear(obs_dim, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, out)]
-            for layer in layers[::2]:
-                nn.init.orthogonal_(layer.weight, np.sqrt(2))  # type: ignore[arg-type]
-                nn.init.zeros_(layer.bias)  # type: ignore[arg-type]
-            nn.init.orthogonal_(layers[-1].weight, gain)  # type: ignore[arg-type]
-            return nn.Sequential(*layers)
-
-        self.actor = mlp(act_dim, 0.01)
-        self.critic = mlp(1, 1.0)
-        self.log_std = nn.Parameter(torch.full((act_dim,), -0.5))
-
-    def dist(self, obs: torch.Tensor) -> torch.distributions.Normal:
-        return torch.distributions.Normal(self.actor(obs), self.log_std.exp())
-
-    def value(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.critic(obs).squeeze(-1)
+def _action_spec(low: np.ndarray, high: np.ndarray) -> learner_config.ActionSpec:
+    return learner_config.ActionSpec(low=tuple(map(float, low)), high=tuple(map(float, high)))
 
 
 def squash(u: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -82,13 +75,14 @@ class PPOPolicy:
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            mean = self.model.actor(torch.as_tensor(obs, dtype=torch.float32)).numpy()
+            mean = self.model.distribution(torch.as_tensor(obs, dtype=torch.float32)[None]).mean[0].numpy()
         return squash(mean, self.low, self.high)
 
 
 def save_model(model: ActorCritic, path: Path, low: np.ndarray, high: np.ndarray) -> Path:
-    payload = {"state_dict": model.state_dict(), "obs_dim": model.obs_dim, "act_dim": model.act_dim,
-               "hidden": model.hidden, "low": low.tolist(), "high": high.tolist()}
+    sizes = [layer.out_features for layer in model.actor]
+    payload = {"state_dict": model.state_dict(), "obs_dim": model.actor[0].in_features, "act_dim": sizes[-1],
+               "hidden": sizes[:-1], "low": low.tolist(), "high": high.tolist()}
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
@@ -103,40 +97,39 @@ def load_policy(path: str | Path, obs_space: spaces.Box, act_space: spaces.Box) 
     if want != have:
         raise ConfigError(f"PPO model {str(path)!r} has (obs, action) sizes {have}, this env needs {want}: "
                           "it was trained on another topology or state model")
-    model = ActorCritic(*have, hidden=payload["hidden"])
+    low, high = np.asarray(act_space.low), np.asarray(act_space.high)
+    model = ActorCritic(have[0], _action_spec(low, high), tuple(payload["hidden"]), "tanh", _INIT_LOG_STD)
     model.load_state_dict(payload["state_dict"])
-    return PPOPolicy(model, np.asarray(act_space.low), np.asarray(act_space.high))
+    return PPOPolicy(model, low, high)
 
 
-def _update(model: ActorCritic, opt: torch.optim.Optimizer, cfg: PPOConfig, batch: dict[str, torch.Tensor]) -> None:
-    n = batch["obs"].shape[0]
-    size = max(n // cfg.minibatches, 1)
-    for _ in range(cfg.epochs):
-        for idx in torch.randperm(n).split(size):
-            dist = model.dist(batch["obs"][idx])
-            logp = dist.log_prob(batch["u"][idx]).sum(-1)
-            ratio = (logp - batch["logp"][idx]).exp()
-            adv = batch["adv"][idx]
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8) if adv.numel() > 1 else adv
-            pg = torch.max(-adv * ratio, -adv * ratio.clamp(1 - cfg.clip, 1 + cfg.clip)).mean()
-            vf = 0.5 * (model.value(batch["obs"][idx]) - batch["ret"][idx]).pow(2).mean()
-            loss = pg + cfg.vf_coef * vf - cfg.ent_coef * dist.entropy().sum(-1).mean()
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            opt.step()
+class _Segment:
+    """Steps collected since the last hand-over to the learner, within one episode."""
 
+    def __init__(self) -> None:
+        self.obs: list[np.ndarray] = []
+        self.u: list[np.ndarray] = []
+        self.logp: list[float] = []
+        self.rew: list[float] = []
 
-def _advantages(rew: np.ndarray, val: np.ndarray, done: np.ndarray, last_val: float, cfg: PPOConfig) -> np.ndarray:
-    """GAE; ``done[t]`` means the episode ended after step t (no bootstrap across it)."""
-    adv = np.zeros_like(rew)
-    gae, next_val = 0.0, last_val
-    for t in reversed(range(len(rew))):
-        nonterminal = 1.0 - done[t]
-        delta = rew[t] + cfg.gamma * next_val * nonterminal - val[t]
-        gae = delta + cfg.gamma * cfg.gae_lambda * nonterminal * gae
-        adv[t], next_val = gae, val[t]
-    return adv
+    def _clear(self) -> None:
+        self.obs, self.u, self.logp, self.rew = [], [], [], []
+
+    def add(self, obs: np.ndarray, u: np.ndarray, logp: float, reward: float) -> None:
+        self.obs.append(np.asarray(obs, dtype=np.float32))
+        self.u.append(u)
+        self.logp.append(logp)
+        self.rew.append(reward)
+
+    def close(self, terminated: bool, next_obs: np.ndarray) -> TrajectoryData:
+        """The segment as a trajectory; a cut (truncation, rollout end) bootstraps from ``next_obs``."""
+        traj = TrajectoryData(
+            version=0, observations=np.stack(self.obs), actions=np.stack(self.u).astype(np.float32),
+            rewards=np.asarray(self.rew, dtype=np.float32), log_probs=np.asarray(self.logp, dtype=np.float32),
+            masks=None, terminated=terminated,
+            next_observation=None if terminated else np.asarray(next_obs, dtype=np.float32))
+        self._clear()
+        return traj
 
 
 def train(env: Any, cfg: PPOConfig, reset_options: Sequence[dict[str, Any]], seed: int,
@@ -147,44 +140,37 @@ def train(env: Any, cfg: PPOConfig, reset_options: Sequence[dict[str, Any]], see
     return, pattern).  ``on_step(n)`` is called after every env step (progress bars).
     """
     torch.manual_seed(seed)
-    obs_dim, act_dim = int(env.observation_space.shape[0]), int(env.action_space.shape[0])
     low, high = np.asarray(env.action_space.low), np.asarray(env.action_space.high)
-    model = ActorCritic(obs_dim, act_dim, cfg.hidden)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=1e-5)
+    learner = PPO(cfg.learner(seed), int(env.observation_space.shape[0]), _action_spec(low, high))
     curve: list[dict[str, Any]] = []
-    episode = 0
+    episode, ep_return, ep_len, collected = 0, 0.0, 0, 0
+    segment = _Segment()
     obs, _ = env.reset(seed=seed * 100_000, options=dict(reset_options[0]))
-    ep_return, ep_len = 0.0, 0
-    buf: dict[str, list[Any]] = {k: [] for k in ("obs", "u", "logp", "rew", "val", "done")}
     for step in range(1, cfg.total_steps + 1):
         with torch.no_grad():
-            o = torch.as_tensor(obs, dtype=torch.float32)
-            dist = model.dist(o)
+            dist = learner.net.distribution(torch.as_tensor(obs, dtype=torch.float32)[None])
             u = dist.sample()
-            buf["logp"].append(float(dist.log_prob(u).sum()))
-            buf["val"].append(float(model.value(o)))
-        buf["obs"].append(np.asarray(obs, dtype=np.float32))
-        buf["u"].append(u.numpy())
-        obs, reward, terminated, truncated, _ = env.step(squash(u.numpy(), low, high))
-        ep_return += reward
+            logp = float(dist.log_prob(u)[0])
+        u_np = u[0].numpy()
+        next_obs, reward, terminated, truncated, _ = env.step(squash(u_np, low, high))
+        segment.add(obs, u_np, logp, float(reward))
+        ep_return += float(reward)
         ep_len += 1
-        buf["rew"].append(reward)
-        buf["done"].append(float(terminated or truncated))
+        collected += 1
         on_step(1)
-        if terminated or truncated:
+        episode_over = terminated or truncated
+        rollout_over = collected == cfg.rollout or step == cfg.total_steps
+        if episode_over or rollout_over:
+            learner.ingest(segment.close(bool(terminated), next_obs))
+        if episode_over:
             curve.append({"episode": episode, "env_steps": step, "return": ep_return, "length": ep_len,
                           "pattern": reset_options[episode % len(reset_options)].get("pattern", "")})
             episode += 1
-            obs, _ = env.reset(seed=seed * 100_000 + episode, options=dict(reset_options[episode % len(reset_options)]))
+            next_obs, _ = env.reset(seed=seed * 100_000 + episode,
+                                    options=dict(reset_options[episode % len(reset_options)]))
             ep_return, ep_len = 0.0, 0
-        if len(buf["rew"]) == cfg.rollout or step == cfg.total_steps:
-            with torch.no_grad():
-                last_val = 0.0 if buf["done"][-1] else float(model.value(torch.as_tensor(obs, dtype=torch.float32)))
-            rew, val, done = (np.array(buf[k], dtype=np.float32) for k in ("rew", "val", "done"))
-            adv = _advantages(rew, val, done, last_val, cfg)
-            batch = {"obs": torch.as_tensor(np.stack(buf["obs"])), "u": torch.as_tensor(np.stack(buf["u"])),
-                     "logp": torch.as_tensor(buf["logp"]), "adv": torch.as_tensor(adv),
-                     "ret": torch.as_tensor(adv + val)}
-            _update(model, opt, cfg, batch)
-            buf = {k: [] for k in buf}
-    return model, curve
+        if rollout_over:
+            learner.train()
+            collected = 0
+        obs = next_obs
+    return learner.net, curve
