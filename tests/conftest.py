@@ -40,7 +40,7 @@ def _netns() -> set[str]:
 
 @pytest.fixture(autouse=True)
 def _machine_left_as_found(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
-    """After every emulation test: nothing the test's envs created may remain.
+    """After every emulation test: nothing the test's envs created may remain, nothing else removed.
 
     Judged by the prefixes the test's envs claimed (so that envs of other processes on the same
     machine are neither blamed nor touched), plus any new network namespace.
@@ -58,8 +58,9 @@ def _machine_left_as_found(request: pytest.FixtureRequest, monkeypatch: pytest.M
         return own
 
     monkeypatch.setattr(backend, "claim_prefix", claim_and_remember)
-    netns = _netns()
+    netns, links_before = _netns(), _links()
     yield
+    removed = sorted(links_before - _links())  # links that existed before the test and are gone
     records = [registry.RUN_DIR / f"{p}.json" for p in claimed if (registry.RUN_DIR / f"{p}.json").exists()]
     links = sorted(n for n in _links() if any(n.startswith(p) for p in claimed))
     new_netns = sorted(_netns() - netns)
@@ -67,3 +68,5 @@ def _machine_left_as_found(request: pytest.FixtureRequest, monkeypatch: pytest.M
         registry.Ownership.load(path).remove_all()
     if records or links or new_netns:
         pytest.fail(f"test left behind links {links}, netns {new_netns}, records {[str(r) for r in records]}")
+    if removed:
+        pytest.fail(f"test removed links it did not create: {removed}")
