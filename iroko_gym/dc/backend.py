@@ -10,6 +10,7 @@ clean.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ from iroko_gym.errors import DependencyError, EmulationError, PrivilegeError
 from iroko_gym.topologies.base import HOST_PREFIX_LEN, MTU_BYTES, PortSpec, Topology
 
 IFNAME_MAX = 15
+log = logging.getLogger(__name__)
 
 
 def require_root(what: str = "building the emulated network") -> None:
@@ -68,12 +70,6 @@ def _bridge_switch_class() -> type:
                     (idx,) = ipr.link_lookup(ifname=intf.name)
                     ipr.link("set", index=idx, master=br, state="up")
                 ipr.link("set", index=br, state="up")
-
-        def stop(self, deleteIntfs: bool = True) -> None:
-            with IPRoute() as ipr:
-                for idx in ipr.link_lookup(ifname=self.name):
-                    ipr.link("del", index=idx)
-            super().stop(deleteIntfs)
 
     return BridgeSwitch
 
@@ -209,10 +205,16 @@ class MininetBackend:
         self._procs.clear()
         if self._net is not None:
             net, self._net = self._net, None
-            try:
-                net.stop()
-            except Exception:  # noqa: BLE001 - the ownership record below removes what is left
-                pass
+            # Not ``net.stop()``: Mininet deletes every interface with ``ip link del NAME``, both
+            # ends of each veth, so the second delete names a link that is already gone, and
+            # iproute2 may read such a name as an interface index (see registry.new_prefix).
+            # Ending the node shells takes their namespaces' links with them; the links in the
+            # root namespace are deleted through netlink by the ownership record below.
+            for node in [*net.hosts, *net.switches]:
+                try:
+                    node.terminate()
+                except Exception as exc:  # noqa: BLE001 - the record below still kills its shell
+                    log.warning("env %s: stopping node %s failed: %s", self.own and self.own.prefix, node.name, exc)
         if self.own is not None:
             own, self.own = self.own, None
             own.remove_all()

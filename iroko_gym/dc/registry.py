@@ -1,7 +1,7 @@
 """Per-env ownership records: every link and process an env creates, so exactly those are removed.
 
-Each env gets a unique short prefix (``i`` + 4 hex digits) carried by every interface and bridge
-name it creates.  What it creates is written to ``/run/iroko_gym/<prefix>.json`` (tmpfs: gone at
+Each env gets a unique short prefix (``i`` + 4 hex digits, never ``if…``: see ``new_prefix``)
+carried by every interface and bridge name it creates.  What it creates is written to ``/run/iroko_gym/<prefix>.json`` (tmpfs: gone at
 reboot) together with the owner's pid and start time.  ``close()`` removes the objects and the
 record; if the owner was killed (SIGKILL, OOM), the next env that starts finds the record of a
 dead owner and removes exactly what it lists.  There is never a broad sweep by name pattern.
@@ -55,23 +55,39 @@ def _wait_gone(procs: list[tuple[int, int]], timeout_s: float = 2.0) -> None:
         time.sleep(0.01)
 
 
-def _delete_links(names: list[str]) -> list[str]:
-    """Delete root-namespace links by name; returns the names that could not be deleted."""
+ENODEV = 19
+
+
+def delete_links(names: list[str]) -> list[str]:
+    """Delete root-namespace links by name; returns the names that could not be deleted.
+
+    Each delete is one netlink request that names the link, so the kernel resolves the name and
+    answers ENODEV for one that is gone.  Never ``ip link del NAME``: for a name that does not
+    exist, iproute2 reads ``if<digits>…`` as an interface *index* and deletes that link instead.
+    """
     from pyroute2 import IPRoute
     from pyroute2.netlink.exceptions import NetlinkError
 
     failed = []
     with IPRoute() as ipr:
         for name in names:
-            idx = ipr.link_lookup(ifname=name)
-            if not idx:
-                continue
             try:
-                ipr.link("del", index=idx[0])
+                ipr.link("del", ifname=name)
             except NetlinkError as exc:
-                if exc.code != 19:  # ENODEV: went away with its peer meanwhile
+                if exc.code != ENODEV:  # gone already, e.g. with its veth peer
                     failed.append(f"{name} ({exc})")
     return failed
+
+
+def new_prefix() -> str:
+    """A random env prefix: ``i`` + 4 hex digits whose first is never ``f``.
+
+    No name an env creates may begin with ``if``: tools that take a link name (iproute2's
+    ``ll_name_to_index``) read ``if<digits>`` as an interface index when no link has that name,
+    which once turned ``ip link del if2f0s1-eth1`` into the deletion of the host's ifindex 2.
+    """
+    first = "0123456789abcde"[secrets.randbelow(15)]
+    return "i" + first + secrets.token_hex(2)[1:]
 
 
 @dataclass
@@ -108,7 +124,7 @@ class Ownership:
         for pid, start in self.processes:
             _kill(pid, start)
         _wait_gone(self.processes)
-        failed = _delete_links(self.links)
+        failed = delete_links(self.links)
         if failed:
             raise EmulationError(f"env {self.prefix}: could not delete links {failed}; record kept at {self.path}")
         self.processes.clear()
@@ -130,7 +146,7 @@ def claim_prefix() -> Ownership:
     with IPRoute() as ipr:
         existing = {link.get("ifname") for link in ipr.get_links()}
     for _ in range(100):
-        prefix = "i" + secrets.token_hex(2)
+        prefix = new_prefix()
         if (RUN_DIR / f"{prefix}.json").exists() or any(n.startswith(prefix) for n in existing):
             continue
         own = Ownership(prefix, me, process_start_time(me) or 0)

@@ -69,3 +69,14 @@ def test_records_are_written_atomically_and_skipped_if_unreadable(run_dir):
     own.add_links(["i3333s1", "i3333s1-eth1", "i3333s1"])
     assert json.loads((run_dir / "i3333.json").read_text())["links"] == ["i3333s1", "i3333s1-eth1"]
     assert not list(run_dir.glob("*.tmp"))
+
+
+@pytest.mark.faults
+def test_no_prefix_begins_with_if_which_iproute2_could_read_as_an_ifindex(monkeypatch):
+    import re
+
+    for first in range(15):  # every value the first digit can take
+        monkeypatch.setattr(registry.secrets, "randbelow", lambda n, first=first: first)
+        monkeypatch.setattr(registry.secrets, "token_hex", lambda n: "f" * 2 * n)
+        prefix = registry.new_prefix()
+        assert re.fullmatch(r"i[0-9a-e][0-9a-f]{3}", prefix), prefix
