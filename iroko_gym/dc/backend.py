@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Sequence
 
-from iroko_gym.dc.registry import Ownership, claim_prefix, reap_stale
+from iroko_gym.dc.registry import Ownership, claim_prefix, reap_stale, tagged_environ
 from iroko_gym.errors import DependencyError, EmulationError, PrivilegeError
 from iroko_gym.topologies.base import HOST_PREFIX_LEN, MTU_BYTES, PortSpec, Topology
 
@@ -72,6 +72,18 @@ def _bridge_switch_class() -> type:
                 ipr.link("set", index=br, state="up")
 
     return BridgeSwitch
+
+
+def tagged_host_class(prefix: str) -> type:
+    """Mininet's Host whose shell (and so every command run in it) carries the env's tag."""
+    from mininet.node import Host
+
+    class TaggedHost(Host):
+        def _popen(self, cmd: list[str], **params: Any) -> subprocess.Popen:
+            params.setdefault("env", tagged_environ(prefix))
+            return super()._popen(cmd, **params)
+
+    return TaggedHost
 
 
 class MininetBackend:
@@ -153,7 +165,8 @@ class MininetBackend:
             mtopo.addSwitch(self.node_name(s.name))
         for link, (ia, ib) in zip(self.topology.links, self.topology.intf_indices):
             mtopo.addLink(self.node_name(link.a), self.node_name(link.b), port1=ia, port2=ib)
-        self._net = Mininet(topo=mtopo, switch=_bridge_switch_class(), controller=None, build=False,
+        self._net = Mininet(topo=mtopo, host=tagged_host_class(self.prefix), switch=_bridge_switch_class(),
+                            controller=None, build=False,
                             autoSetMacs=False, waitConnected=False)
         self._net.build()
         for host in self._net.hosts:
@@ -191,6 +204,7 @@ class MininetBackend:
 
     def popen(self, host: str, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen:
         """Start a process inside ``host``'s namespace and record it for teardown."""
+        kwargs.setdefault("env", tagged_environ(self.prefix))
         proc = subprocess.Popen(["mnexec", "-da", str(self.host_pid(host)), *argv], **kwargs)
         self._procs.append(proc)
         self.own.add_process(proc.pid)

@@ -17,7 +17,7 @@ import os
 import select
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -96,12 +96,14 @@ class TrafficManager:
         handle_major: int = 1,
         reply_timeout_s: float = 1.0,
         ready_timeout_s: float = 10.0,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         """Start ``iroko-tm`` on ``targets`` (namespace path, interface name) and wait for it.
 
         ``burst_bytes=None`` lets iroko-tm choose a rate-dependent burst (1 ms of traffic,
         at least two full frames).  ``cleanup_on_exit`` removes the root qdiscs on close,
-        for namespaces that outlive the environment.
+        for namespaces that outlive the environment.  ``environ``: the manager's environment
+        (an env passes its ownership tag); default: this process's.
         """
         args = _check_targets(targets)
         initial = _check_int("initial_rate_bps", initial_rate_bps, MIN_RATE_BPS, MAX_RATE_BPS)
@@ -139,6 +141,7 @@ class TrafficManager:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 close_fds=True,
+                env=None if environ is None else dict(environ),
             )
         except OSError as exc:
             raise DependencyError(f"cannot start traffic manager {argv[0]}: {exc}") from exc

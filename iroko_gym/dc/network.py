@@ -17,6 +17,7 @@ import numpy as np
 
 from iroko_gym.dc.backend import backend_for, require_mininet, require_root
 from iroko_gym.dc.config import DCConfig
+from iroko_gym.dc.registry import tagged_environ
 from iroko_gym.dc.measurements import Snapshot
 from iroko_gym.dc.traffic.flows import flow_rows, summarise_flows
 from iroko_gym.dc.traffic.goben import FlowRecord, goben_binary
@@ -80,7 +81,7 @@ class EmulatedNetwork:
             if config.rate_control:
                 targets = [(self._backend.host_netns_path(h.name), self._backend.host_intf(h.name)) for h in topology.hosts]
                 initial = int(max(topology.host_capacity_mbps(h.name) for h in topology.hosts) * 1e6)
-                self._tm = TrafficManager(targets, initial)
+                self._tm = TrafficManager(targets, initial, environ=tagged_environ(self.prefix))
                 self._backend.own.add_process(self._tm.pid)
             self._collector = PortCollector(topology, self._backend.port_ifnames, config.sample_interval_ms / 1000.0,
                                              self._backend.port_netns_paths)

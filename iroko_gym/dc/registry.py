@@ -5,11 +5,16 @@ carried by every interface and bridge name it creates.  What it creates is writt
 reboot) together with the owner's pid and start time.  ``close()`` removes the objects and the
 record; if the owner was killed (SIGKILL, OOM), the next env that starts finds the record of a
 dead owner and removes exactly what it lists.  There is never a broad sweep by name pattern.
+
+A process cannot be recorded before it exists, so every process an env starts also carries
+``IROKO_ENV=<prefix>`` in its environment (``tagged_environ``): one killed between its start and
+its record is still found (``tagged_processes``) and removed with the rest of its env.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import signal
@@ -21,6 +26,8 @@ from iroko_gym.atomic import atomic_write_text
 from iroko_gym.errors import EmulationError
 
 RUN_DIR = Path(os.environ.get("IROKO_RUN_DIR", "/run/iroko_gym"))
+OWNER_VAR = "IROKO_ENV"
+log = logging.getLogger(__name__)
 
 
 def process_start_time(pid: int) -> int | None:
@@ -47,6 +54,28 @@ def _kill(pid: int, start: int) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def tagged_environ(prefix: str) -> dict[str, str]:
+    """This process's environment plus the env's tag, for every process the env starts."""
+    return {**os.environ, OWNER_VAR: prefix}
+
+
+def tagged_processes(prefix: str) -> list[tuple[int, int]]:
+    """(pid, start time) of every process whose environment carries the tag of ``prefix``."""
+    tag = f"\0{OWNER_VAR}={prefix}\0".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # exited meanwhile, or a kernel thread
+            continue
+        start = process_start_time(int(entry.name))
+        if tag in b"\0" + environ and start is not None:
+            found.append((int(entry.name), start))
+    return found
 
 
 def _wait_gone(procs: list[tuple[int, int]], timeout_s: float = 2.0) -> None:
@@ -121,9 +150,10 @@ class Ownership:
     # -- removal ------------------------------------------------------------------------------
     def remove_all(self) -> None:
         """Kill recorded processes, delete recorded links, drop the record. Safe to repeat."""
-        for pid, start in self.processes:
+        procs = list(dict.fromkeys([*self.processes, *tagged_processes(self.prefix)]))
+        for pid, start in procs:
             _kill(pid, start)
-        _wait_gone(self.processes)
+        _wait_gone(procs)
         failed = delete_links(self.links)
         if failed:
             raise EmulationError(f"env {self.prefix}: could not delete links {failed}; record kept at {self.path}")
@@ -155,11 +185,21 @@ def claim_prefix() -> Ownership:
     raise EmulationError(f"could not find a free env prefix in {RUN_DIR}: too many live envs?")
 
 
+def _reap_temp_records() -> None:
+    """Remove half-written records (``.<prefix>.json.<pid>.<uuid>.tmp``) whose writer is dead."""
+    for tmp in RUN_DIR.glob(".i*.json.*.tmp"):
+        parts = tmp.name.split(".")
+        if len(parts) >= 4 and parts[-3].isdigit() and process_start_time(int(parts[-3])) is None:
+            tmp.unlink(missing_ok=True)
+            log.info("removed half-written record %s of a dead process", tmp)
+
+
 def reap_stale() -> list[str]:
     """Remove what envs whose owner process died left behind; returns their prefixes."""
-    reaped = []
+    reaped: list[str] = []
     if not RUN_DIR.is_dir():
         return reaped
+    _reap_temp_records()
     for path in sorted(RUN_DIR.glob("i*.json")):
         try:
             own = Ownership.load(path)
@@ -168,5 +208,6 @@ def reap_stale() -> list[str]:
         if _alive(own.owner_pid, own.owner_start):
             continue
         own.remove_all()
+        log.info("reaped env %s of dead owner pid %d", own.prefix, own.owner_pid)
         reaped.append(own.prefix)
     return reaped

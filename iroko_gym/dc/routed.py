@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from iroko_gym.dc.backend import MininetBackend, tbf_burst_bytes
+from iroko_gym.dc.backend import MininetBackend, tagged_host_class, tbf_burst_bytes
 from iroko_gym.errors import DependencyError, EmulationError
 from iroko_gym.topologies.base import Topology
 
@@ -126,7 +126,8 @@ class RoutedBackend(MininetBackend):
 
         setLogLevel("error")
         assert self.own is not None  # start() claimed the prefix
-        self._net = Mininet(topo=None, controller=None, build=False, autoSetMacs=False, waitConnected=False)
+        self._net = Mininet(topo=None, host=tagged_host_class(self.prefix), controller=None, build=False,
+                            autoSetMacs=False, waitConnected=False)
         for node in [h.name for h in self.topology.hosts] + [s.name for s in self.topology.switches]:
             self.own.add_process(self._net.addHost(self.node_name(node), ip=None).pid)  # addresses: IP plan below
         self._create_links()
