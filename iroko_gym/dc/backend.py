@@ -129,17 +129,16 @@ class MininetBackend:
         require_mininet()
         reap_stale()
         self.own = claim_prefix()
-        longest = len(self.prefix) + max(self.topology.max_intf_name_len, self.topology.max_name_len)
-        if longest > IFNAME_MAX:
-            self.close()
-            raise EmulationError(f"interface names would reach {longest} characters (kernel limit {IFNAME_MAX})")
-        # Record before creating, so that a crash in the middle still leaves a complete record.
-        self.own.add_links(self._root_links())
         try:
+            longest = len(self.prefix) + max(self.topology.max_intf_name_len, self.topology.max_name_len)
+            if longest > IFNAME_MAX:
+                raise EmulationError(f"interface names would reach {longest} characters (kernel limit {IFNAME_MAX})")
+            # Record before creating, so that a crash in the middle still leaves a complete record.
+            self.own.add_links(self._root_links())
             self._build()
-        except Exception as exc:
+        except BaseException as exc:  # Ctrl-C and SIGTERM (SystemExit) during a build remove it too
             self.close()
-            if isinstance(exc, EmulationError):
+            if isinstance(exc, EmulationError) or not isinstance(exc, Exception):
                 raise
             raise EmulationError(f"building topology {self.topology.name!r} failed: {exc}") from exc
 

@@ -11,11 +11,12 @@ episodes; ``close()`` tears it down and may be called any number of times.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import time
 import weakref
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import gymnasium as gym
 import numpy as np
@@ -34,6 +35,7 @@ NetworkFactory = Callable[[Topology, DCConfig], Any]
 
 _LIVE: weakref.WeakSet[DCEnv] = weakref.WeakSet()
 _SIGTERM_HOOKED = False
+_BUILDING = 0  # networks of this process being built right now (no env holds them yet)
 
 
 def _close_all() -> None:
@@ -42,10 +44,28 @@ def _close_all() -> None:
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
-    """Tear every live env down, then die of SIGTERM as the default handler would."""
+    """Tear every live env down, then die of SIGTERM as the default handler would.
+
+    During a network build there is no network object to close yet: the build is unwound with
+    SystemExit instead, and its own cleanup (which catches BaseException, as for Ctrl-C's
+    KeyboardInterrupt) removes what it had created.
+    """
     _close_all()
+    if _BUILDING:
+        raise SystemExit(128 + signum)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _building() -> Iterator[None]:
+    """Mark a network build in progress, for the SIGTERM handler."""
+    global _BUILDING
+    _BUILDING += 1
+    try:
+        yield
+    finally:
+        _BUILDING -= 1
 
 
 def _hook_process_exit() -> None:
@@ -117,9 +137,10 @@ class DCEnv(gym.Env[np.ndarray, np.ndarray]):
         super().reset(seed=seed)
         pattern = self._episode_pattern(options or {})
         if self._network is None:
-            self._network = self._network_factory(self.topology, self.config)
-            _LIVE.add(self)
             _hook_process_exit()
+            with _building():
+                self._network = self._network_factory(self.topology, self.config)
+            _LIVE.add(self)
         else:
             self._network.stop_episode()
         episode_dir = self._network.start_episode(pattern)
