@@ -5,7 +5,7 @@ it is validated by the same dataclasses (``DCConfig``, ``CacheEnvConfig``) as an
 must differ between the envs of a run is derived from RLlib's ``EnvContext``:
 
 * DC envs: ``output_dir`` (flow records, generator logs) becomes ``<output_dir>/w<worker>-v<vector>``;
-  without an ``output_dir`` the env's default ``<tmp>/iroko_gym/<prefix>`` is already distinct.
+  without an ``output_dir`` the env's default ``<tmp>/iroko-gym/<prefix>`` is already distinct.
   Name prefixes are claimed uniquely per env by ``iroko_gym.dc.registry``; host addresses live in
   each env's own namespaces, so equal address plans never meet.
 * Cache envs: ``monitor_path`` becomes ``<parent>/w<worker>-v<vector>/<name>``.

@@ -7,13 +7,16 @@ are converted here at once; nothing downstream sees untyped dicts.
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import math
+import functools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from iroko_gym.errors import ConfigError, DependencyError
+from iroko_gym.topologies import TOPOLOGIES
+from iroko_gym.validate import (check_bool, check_choice, check_int, check_known_keys, check_mapping, check_real,
+                                did_you_mean)
 
 TRANSPORTS = ("tcp", "udp")
 # Congestion controls Linux ships as modules/built-ins: a name from here that the kernel lacks is
@@ -28,17 +31,12 @@ def available_congestion_controls() -> list[str]:
     return Path("/proc/sys/net/ipv4/tcp_available_congestion_control").read_text().split()
 
 
-def _did_you_mean(value: str, options: Any) -> str:
-    close = difflib.get_close_matches(str(value), list(options), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 @dataclass(frozen=True)
 class DCConfig:
     """Configuration of one ``DCEnv``; units are in the field names."""
 
     topology: str = "dumbbell"
-    """Topology name (``dumbbell``, ``nonblock``)."""
+    """Topology name (``dumbbell``, ``fattree``, ``nonblock``)."""
     topology_params: Mapping[str, Any] = field(default_factory=dict)
     """Extra topology parameters, e.g. ``{"hosts_per_side": 4, "queue_ms": 20}``."""
     capacity_mbps: float = 10.0
@@ -70,7 +68,8 @@ class DCConfig:
     reward: Any = "step"
     """Reward spec: a name, ``"a+b"``, a list of names or a ``{name: weight}`` mapping."""
     output_dir: str | None = None
-    """Where flow records and generator logs go; default ``<tmp>/iroko_gym/<env prefix>``."""
+    """Where flow records and generator logs go; default ``<tmp>/iroko-gym/<env prefix>``.  One live env
+    per directory: a second env given the same one is refused."""
     port: int = 5201
     """TCP/UDP port of the traffic generator's servers inside the hosts."""
     socket_stats: bool = False
@@ -78,35 +77,51 @@ class DCConfig:
     through sock_diag, as ``info["sockets"]`` (about 1 ms per host per step)."""
 
     def __post_init__(self) -> None:
-        self._check_positive("capacity_mbps", self.capacity_mbps)
-        self._check_positive("step_interval_ms", self.step_interval_ms)
-        self._check_positive("sample_interval_ms", self.sample_interval_ms)
+        fix = functools.partial(object.__setattr__, self)  # frozen: normalise through the back door, once
+        check_choice("topology", self.topology, TOPOLOGIES)
+        fix("topology_params", dict(check_mapping("topology_params", self.topology_params)))
+        fix("capacity_mbps", check_real("capacity_mbps", self.capacity_mbps, positive=True))
+        check_choice("transport", self.transport, TRANSPORTS)
+        if not isinstance(self.congestion_control, str):
+            raise ConfigError(f"congestion_control={self.congestion_control!r}: must be a name such as 'cubic'")
+        if not isinstance(self.pattern, str):
+            raise ConfigError(f"pattern={self.pattern!r}: must be a pattern name such as 'incast'")
+        fix("pattern_params", dict(check_mapping("pattern_params", self.pattern_params)))
+        if self.pattern_file is not None:
+            if not isinstance(self.pattern_file, (str, os.PathLike)) or not str(self.pattern_file):
+                raise ConfigError(f"pattern_file={self.pattern_file!r}: must be the path of a saved pattern (CSV/JSON)")
+            if not Path(self.pattern_file).is_file():
+                raise ConfigError(f"pattern_file={self.pattern_file!r}: no such file")
+            fix("pattern_file", str(self.pattern_file))
+        if self.traffic_duration_s is not None:
+            fix("traffic_duration_s", check_real("traffic_duration_s", self.traffic_duration_s, positive=True))
+        fix("step_interval_ms", check_real("step_interval_ms", self.step_interval_ms, positive=True))
+        fix("sample_interval_ms", check_real("sample_interval_ms", self.sample_interval_ms, positive=True))
         if self.sample_interval_ms > self.step_interval_ms:
             raise ConfigError(
                 f"sample_interval_ms={self.sample_interval_ms} is longer than step_interval_ms={self.step_interval_ms}"
             )
-        if not isinstance(self.max_steps, int) or isinstance(self.max_steps, bool) or self.max_steps < 1:
-            raise ConfigError(f"max_steps={self.max_steps!r}: must be an integer >= 1")
-        if not (isinstance(self.min_fraction, (int, float)) and 0.0 < self.min_fraction <= 1.0):
-            raise ConfigError(f"min_fraction={self.min_fraction!r}: must be in (0, 1]")
-        if self.transport not in TRANSPORTS:
-            raise ConfigError(f"transport={self.transport!r}: must be one of {TRANSPORTS}{_did_you_mean(self.transport, TRANSPORTS)}")
-        if self.traffic_duration_s is not None:
-            self._check_positive("traffic_duration_s", self.traffic_duration_s)
-        if not isinstance(self.port, int) or not 1 <= self.port <= 65535:
-            raise ConfigError(f"port={self.port!r}: must be an integer in 1..65535")
-        if not self.state_model:
-            raise ConfigError("state_model=(): choose at least one of " + ", ".join(STATE_FEATURES))
-        for feat in self.state_model:
+        fix("max_steps", check_int("max_steps", self.max_steps, 1))
+        fix("min_fraction", check_real("min_fraction", self.min_fraction, high=1.0, positive=True))
+        fix("rate_control", check_bool("rate_control", self.rate_control))
+        sm = self.state_model
+        if isinstance(sm, str):
+            sm = (sm,)
+        if not isinstance(sm, (tuple, list)) or not sm or not all(isinstance(f, str) for f in sm):
+            raise ConfigError(f"state_model={self.state_model!r}: must be a non-empty list of features, from {STATE_FEATURES}")
+        for feat in sm:
             if feat not in STATE_FEATURES:
                 raise ConfigError(
-                    f"state_model feature {feat!r} is unknown{_did_you_mean(feat, STATE_FEATURES)}; known: {STATE_FEATURES}"
+                    f"state_model feature {feat!r} is unknown{did_you_mean(feat, STATE_FEATURES)}; known: {STATE_FEATURES}"
                 )
-        if not isinstance(self.socket_stats, bool):
-            raise ConfigError(f"socket_stats={self.socket_stats!r}: must be True or False")
+        fix("state_model", tuple(sm))
+        if self.output_dir is not None:
+            if not isinstance(self.output_dir, (str, os.PathLike)) or not str(self.output_dir):
+                raise ConfigError(f"output_dir={self.output_dir!r}: must be a directory path (or None for the default)")
+            fix("output_dir", str(self.output_dir))
+        fix("port", check_int("port", self.port, 1, 65535))
+        fix("socket_stats", check_bool("socket_stats", self.socket_stats))
         self._check_congestion_control()
-        if self.pattern_file is not None and not Path(self.pattern_file).is_file():
-            raise ConfigError(f"pattern_file={self.pattern_file!r}: no such file")
 
     def _check_congestion_control(self) -> None:
         available = available_congestion_controls()
@@ -118,25 +133,14 @@ class DCConfig:
                 f"(CONFIG_TCP_CONG_{self.congestion_control.upper()}) and cannot load modules; available: {available}"
             )
         raise ConfigError(
-            f"congestion_control={self.congestion_control!r} is unknown{_did_you_mean(self.congestion_control, available)}; "
+            f"congestion_control={self.congestion_control!r} is unknown{did_you_mean(self.congestion_control, available)}; "
             f"this kernel has {available}"
         )
-
-    @staticmethod
-    def _check_positive(name: str, value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            raise ConfigError(f"{name}={value!r}: must be a finite number > 0")
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> DCConfig:
         """Build from keyword arguments, rejecting unknown names with a suggestion."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        for key in kwargs:
-            if key not in names:
-                raise ConfigError(f"unknown DCEnv option {key!r}{_did_you_mean(key, names)}; options: {sorted(names)}")
-        if "state_model" in kwargs:
-            sm = kwargs["state_model"]
-            kwargs["state_model"] = (sm,) if isinstance(sm, str) else tuple(sm)
+        check_known_keys("DCEnv option(s)", kwargs, {f.name for f in dataclasses.fields(cls)})
         return cls(**kwargs)
 
     def as_dict(self) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import numpy as np
 
 from iroko_gym.dc.backend import backend_for, require_mininet, require_root
 from iroko_gym.dc.config import DCConfig
+from iroko_gym.dc.outdir import OutputDirClaim
 from iroko_gym.dc.registry import tagged_environ
 from iroko_gym.dc.measurements import Snapshot
 from iroko_gym.dc.traffic.flows import flow_rows, summarise_flows
@@ -65,6 +66,7 @@ class EmulatedNetwork:
         require_root()
         self._backend = backend_for(topology)
         self._backend.start()
+        self._claim: OutputDirClaim | None = None
         self._tm: TrafficManager | None = None
         self._collector: PortCollector | None = None
         self._traffic: TrafficRunner | None = None
@@ -74,6 +76,7 @@ class EmulatedNetwork:
         try:
             self.prefix = self._backend.prefix
             self.output_dir = Path(config.output_dir) if config.output_dir else default_output_dir(self.prefix)
+            self._claim = OutputDirClaim(self.output_dir, self.prefix)
             self._traffic = TrafficRunner(
                 topology, self._backend, self.output_dir, port=config.port, transport=config.transport,
                 congestion_control=config.congestion_control, duration_s=config.traffic_duration_s,
@@ -138,3 +141,5 @@ class EmulatedNetwork:
                     pass
         self._traffic = self._tm = self._collector = self._sockets = None
         self._backend.close()
+        if self._claim is not None:
+            self._claim.close()

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from typing import Any, Callable
 
-from iroko_gym.errors import ConfigError
+from iroko_gym.validate import check_choice, check_known_keys
 from iroko_gym.topologies.base import HostSpec, LinkSpec, PortSpec, Route, Routing, SwitchSpec, Topology
 from iroko_gym.topologies.dumbbell import dumbbell
 from iroko_gym.topologies.fattree import fattree
@@ -17,16 +16,8 @@ TOPOLOGIES: dict[str, Callable[..., Topology]] = {"dumbbell": dumbbell, "fattree
 
 def make_topology(name: str, **params: Any) -> Topology:
     """Build a topology description by name; unknown names and parameters raise ConfigError."""
-    try:
-        factory = TOPOLOGIES[name]
-    except KeyError:
-        close = difflib.get_close_matches(str(name), TOPOLOGIES, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"unknown topology {name!r}{hint}; known: {sorted(TOPOLOGIES)}") from None
-    accepted = inspect.signature(factory).parameters
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        raise ConfigError(f"topology {name!r} does not take {unknown}; it takes {sorted(accepted)}")
+    factory = TOPOLOGIES[check_choice("topology", name, TOPOLOGIES)]
+    check_known_keys(f"parameter(s) of topology {name!r}:", params, inspect.signature(factory).parameters)
     return factory(**params)
 
 

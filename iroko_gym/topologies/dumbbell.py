@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from iroko_gym.errors import ConfigError
 from iroko_gym.topologies.base import HostSpec, LinkSpec, SwitchSpec, Topology, host_ip, queue_bytes_for
+from iroko_gym.validate import check_int, check_real
 
 
 def dumbbell(
@@ -16,11 +16,11 @@ def dumbbell(
 
     ``bottleneck_mbps`` defaults to ``capacity_mbps``; host links run at ``capacity_mbps``.
     """
-    if not isinstance(hosts_per_side, int) or hosts_per_side < 1:
-        raise ConfigError(f"dumbbell hosts_per_side={hosts_per_side!r}: must be an integer >= 1")
-    if hosts_per_side > 200:
-        raise ConfigError(f"dumbbell hosts_per_side={hosts_per_side}: at most 200 hosts per side are supported")
-    bottleneck = capacity_mbps if bottleneck_mbps is None else bottleneck_mbps
+    hosts_per_side = check_int("dumbbell hosts_per_side", hosts_per_side, 1, 200)
+    capacity_mbps = check_real("dumbbell capacity_mbps", capacity_mbps, positive=True)
+    bottleneck = capacity_mbps if bottleneck_mbps is None else check_real("dumbbell bottleneck_mbps", bottleneck_mbps,
+                                                                           positive=True)
+    queue_ms = check_real("dumbbell queue_ms", queue_ms, positive=True)
     n = 2 * hosts_per_side
     hosts = tuple(
         HostSpec(f"h{i + 1}", i, host_ip(i), pod=0 if i < hosts_per_side else 1, edge=0 if i < hosts_per_side else 1)

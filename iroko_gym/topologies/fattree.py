@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 
 from iroko_gym.errors import ConfigError
+from iroko_gym.validate import check_int, check_real, is_int
 from iroko_gym.topologies.base import HostSpec, LinkSpec, Route, Routing, SwitchSpec, Topology, queue_bytes_for
 
 MAX_K = 16
@@ -28,17 +29,10 @@ MAX_HOSTS_PER_EDGE = 64
 FABRIC_BASE = ipaddress.IPv4Address("172.16.0.0")
 
 
-def _check(k: object, hosts_per_edge: object) -> None:
-    if isinstance(k, bool) or not isinstance(k, int) or k < 2 or k % 2 or k > MAX_K:
+def _check_k(k: object) -> int:
+    if not is_int(k) or k < 2 or k % 2 or k > MAX_K:  # type: ignore[operator]
         raise ConfigError(f"fattree k={k!r}: must be an even integer in 2..{MAX_K}")
-    if isinstance(hosts_per_edge, bool) or not isinstance(hosts_per_edge, int) or not 1 <= hosts_per_edge <= MAX_HOSTS_PER_EDGE:
-        raise ConfigError(f"fattree hosts_per_edge={hosts_per_edge!r}: must be an integer in 1..{MAX_HOSTS_PER_EDGE}")
-
-
-def _positive(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigError(f"fattree {name}={value!r}: must be a number > 0")
-    return float(value)
+    return int(k)  # type: ignore[call-overload]
 
 
 def fattree(
@@ -54,13 +48,13 @@ def fattree(
     ``capacity_mbps`` is the host-edge link rate; ``agg_mbps`` (edge-agg) and ``core_mbps``
     (agg-core) default to it, smaller values oversubscribe the upper tiers.
     """
-    half = k // 2 if isinstance(k, int) else 0
-    hpe = half if hosts_per_edge is None else hosts_per_edge
-    _check(k, hpe)
-    host_rate = _positive("capacity_mbps", capacity_mbps)
-    agg_rate = host_rate if agg_mbps is None else _positive("agg_mbps", agg_mbps)
-    core_rate = host_rate if core_mbps is None else _positive("core_mbps", core_mbps)
-    _positive("queue_ms", queue_ms)
+    k = _check_k(k)
+    half = k // 2
+    hpe = half if hosts_per_edge is None else check_int("fattree hosts_per_edge", hosts_per_edge, 1, MAX_HOSTS_PER_EDGE)
+    host_rate = check_real("fattree capacity_mbps", capacity_mbps, positive=True)
+    agg_rate = host_rate if agg_mbps is None else check_real("fattree agg_mbps", agg_mbps, positive=True)
+    core_rate = host_rate if core_mbps is None else check_real("fattree core_mbps", core_mbps, positive=True)
+    queue_ms = check_real("fattree queue_ms", queue_ms, positive=True)
 
     cores = [SwitchSpec(f"c{i + 1}", "core") for i in range(half * half)]
     aggs = [SwitchSpec(f"a{p * half + j + 1}", "agg", pod=p) for p in range(k) for j in range(half)]

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from iroko_gym.errors import ConfigError
 from iroko_gym.topologies.base import HostSpec, LinkSpec, SwitchSpec, Topology, host_ip, queue_bytes_for
+from iroko_gym.validate import check_int, check_real
 
 
 def nonblock(num_hosts: int = 16, capacity_mbps: float = 10.0, queue_ms: float = 50.0) -> Topology:
     """Hosts ``h1..hN`` all attached to switch ``s1``."""
-    if not isinstance(num_hosts, int) or num_hosts < 2:
-        raise ConfigError(f"nonblock num_hosts={num_hosts!r}: must be an integer >= 2")
-    if num_hosts > 400:
-        raise ConfigError(f"nonblock num_hosts={num_hosts}: at most 400 hosts are supported")
+    num_hosts = check_int("nonblock num_hosts", num_hosts, 2, 400)
+    capacity_mbps = check_real("nonblock capacity_mbps", capacity_mbps, positive=True)
+    queue_ms = check_real("nonblock queue_ms", queue_ms, positive=True)
     hosts = tuple(HostSpec(f"h{i + 1}", i, host_ip(i)) for i in range(num_hosts))
     links = tuple(LinkSpec(h.name, "s1", capacity_mbps, queue_bytes_for(capacity_mbps, queue_ms)) for h in hosts)
     params = dict(num_hosts=num_hosts, capacity_mbps=capacity_mbps, queue_ms=queue_ms)

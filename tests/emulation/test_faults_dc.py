@@ -104,3 +104,38 @@ def test_a_signal_during_the_first_reset_removes_the_half_built_network(tmp_path
     status, prefix = _child(tmp_path, patch, topology)
     assert status != 0  # the process still stops
     _assert_gone(prefix)  # and takes its half-built network with it, without waiting for a next start
+
+
+def test_a_second_live_env_on_the_same_output_dir_is_refused_and_leaves_nothing(tmp_path):
+    import gymnasium as gym
+
+    from iroko_gym.errors import ConfigError
+
+    first = gym.make("dc-iroko-v0", output_dir=str(tmp_path))
+    second = gym.make("dc-iroko-v0", output_dir=str(tmp_path))
+    try:
+        _, info = first.reset(seed=0)
+        with pytest.raises(ConfigError, match="belongs to a live env") as err:
+            second.reset(seed=0)
+        assert str(tmp_path) in str(err.value) and info["prefix"] in str(err.value)
+        assert second.unwrapped.prefix is None  # its network was removed again (the leak check confirms)
+        first.close()
+        second.reset(seed=0)  # free once the first env is gone
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.parametrize("where", ["/proc/iroko-out", "/etc/hostname/out"])
+def test_an_unusable_output_dir_fails_at_reset_with_the_path_and_the_reason(where):
+    import gymnasium as gym
+
+    from iroko_gym.errors import ConfigError
+
+    env = gym.make("dc-iroko-v0", output_dir=where)
+    try:
+        with pytest.raises(ConfigError, match="cannot be used") as err:
+            env.reset(seed=0)
+        assert where in str(err.value) and ("Not a directory" in str(err.value) or "No such file" in str(err.value))
+    finally:
+        env.close()

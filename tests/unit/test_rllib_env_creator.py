@@ -69,7 +69,7 @@ def test_env_config_goes_through_dcconfig_like_gymnasium_make(tmp_path: Path) ->
 def test_registered_kwargs_of_the_id_are_kept() -> None:
     env = rllib.create_env("dc-tcp-v0", _ctx({}, 1))
     assert env.unwrapped.config.rate_control is False
-    assert env.unwrapped.config.output_dir is None  # default <tmp>/iroko_gym/<prefix>: distinct by prefix
+    assert env.unwrapped.config.output_dir is None  # default <tmp>/iroko-gym/<prefix>: distinct by prefix
     env.close()
 
 
