@@ -38,7 +38,7 @@ from iroko_gym.bench.storage import (
     write_json,
     write_parquet,
 )
-from iroko_gym.dc.traffic.goben import read_flow_records
+from iroko_gym.dc.traffic.flow_results import FLOW_COLUMNS as EPISODE_FLOW_COLUMNS
 
 NetworkFactory = Callable[..., Any]
 STEP_LIST_KEYS = ("applied_rates_bps", "port_backlog_bytes", "port_backlog_max_bytes", "port_drops", "port_overlimits",
@@ -73,31 +73,9 @@ def step_row(episode: int, action: np.ndarray, reward: float, info: dict[str, An
     return row
 
 
-def flow_rows(episode: int, episode_dir: Path, env: Any) -> list[dict[str, Any]]:
-    """Per-flow rows of one episode from the generator's records, with ideal FCT and slowdown.
-
-    Slowdown = FCT / (size / min(sender link, receiver link)): 1 is a flow alone on an idle path
-    (propagation ignored).  Long-lived flows (size 0) and unfinished flows have no slowdown.
-    """
-    pattern = env.current_pattern
-    topo = env.topology
-    rows = []
-    for path in sorted(episode_dir.glob("flows-*.csv")):
-        for rec in read_flow_records(path):
-            index = int(rec.flow_id.rsplit("-", 1)[1])
-            flow = pattern.flows[index]
-            link_bps = min(topo.host_capacity_mbps(flow.src), topo.host_capacity_mbps(flow.dst)) * 1e6
-            ideal = flow.size_bytes * 8.0 / link_bps if flow.size_bytes else float("nan")
-            fct = rec.fct_s if rec.fct_s is not None else float("nan")
-            rows.append({"episode": episode, "flow_id": rec.flow_id, "src": flow.src, "dst": flow.dst, "proto": rec.proto,
-                         "size_bytes": flow.size_bytes, "bytes_sent": rec.bytes_sent, "start_s": flow.start_s,
-                         "start_ns": rec.start_ns, "end_ns": rec.end_ns, "status": rec.status, "fct_s": fct,
-                         "ideal_fct_s": ideal, "slowdown": fct / ideal})
-    return rows
-
-
-FLOW_COLUMNS = ("episode", "flow_id", "src", "dst", "proto", "size_bytes", "bytes_sent", "start_s", "start_ns", "end_ns",
-                "status", "fct_s", "ideal_fct_s", "slowdown")
+#: Stored per-flow columns: the episode, then the rows of ``info["flow_rows"]`` as the env returned them.
+FLOW_COLUMNS = ("episode", *EPISODE_FLOW_COLUMNS)
+_FLOW_FLOATS = {"start_s": float, "fct_s": float, "ideal_fct_s": float, "slowdown": float}
 
 
 def _base_meta(spec: dict[str, Any], config: BenchConfig) -> dict[str, Any]:
@@ -156,7 +134,8 @@ def run_one(spec: RunSpec, config: BenchConfig, store: ResultStore, progress: Pr
 
     def save() -> None:
         write_parquet(directory / "steps.parquet", pd.DataFrame(steps))
-        write_parquet(directory / "flows.parquet", pd.DataFrame(flows, columns=list(FLOW_COLUMNS)))
+        frame = pd.DataFrame(flows, columns=list(FLOW_COLUMNS)).astype(_FLOW_FLOATS)  # None (undefined) -> NaN
+        write_parquet(directory / "flows.parquet", frame)
 
     began = time.monotonic()
     progress.start_run(spec.run_id, config.steps * config.episodes)
@@ -170,7 +149,6 @@ def run_one(spec: RunSpec, config: BenchConfig, store: ResultStore, progress: Pr
         episodes = []
         for ep in range(config.episodes):
             obs, info = env.reset(seed=spec.seed * 1000 + ep)
-            episode_dir = Path(info["episode_dir"])
             if ep == 0:
                 meta["setup_s"] = time.monotonic() - began
             done, ret = False, 0.0
@@ -181,7 +159,7 @@ def run_one(spec: RunSpec, config: BenchConfig, store: ResultStore, progress: Pr
                 ret += float(reward)
                 done = terminated or truncated
                 progress.step()
-            flows.extend(flow_rows(ep, episode_dir, dc))
+            flows.extend({"episode": ep, **row} for row in info["flow_rows"])
             episodes.append({"episode": ep, "return": ret, "steps": int(info["step"]), "terminated": bool(terminated),
                              "flows": info["flows"], "pattern_seed": dc.current_pattern.seed})
         meta.update(status=COMPLETED, episodes=episodes, env_config=dc.config.as_dict(), layout=dc.layout)

@@ -26,7 +26,6 @@ from iroko_gym.dc.config import DCConfig
 from iroko_gym.dc.measurements import Snapshot
 from iroko_gym.dc.rewards import delivered_fraction, make_reward
 from iroko_gym.dc.state import ObservationBuilder
-from iroko_gym.dc.traffic.flows import summarise_flows
 from iroko_gym.dc.traffic.patterns import TrafficPattern, generate_pattern
 from iroko_gym.errors import ActionError, ConfigError
 from iroko_gym.topologies import Topology, make_topology
@@ -184,9 +183,10 @@ class DCEnv(gym.Env[np.ndarray, np.ndarray]):
             info["sockets"] = self._network.socket_stats()
         if terminated or truncated:
             self._episode_over = True
-            records = self._network.stop_episode()
-            info["flows"] = summarise_flows(records, self.topology)
-            info["flow_records"] = records
+            results = self._network.stop_episode()
+            info["flows"] = results.summary
+            info["flow_rows"] = list(results.rows)
+            info["flow_records"] = list(results.records)
         return obs, reward, terminated, truncated, info
 
     def close(self) -> None:

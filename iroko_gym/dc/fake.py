@@ -15,7 +15,7 @@ import numpy as np
 
 from iroko_gym.dc.config import DCConfig
 from iroko_gym.dc.measurements import Snapshot
-from iroko_gym.dc.traffic.goben import FlowRecord
+from iroko_gym.dc.traffic.flow_results import FlowResults
 from iroko_gym.dc.traffic.patterns import TrafficPattern
 from iroko_gym.topologies.base import Topology
 
@@ -76,9 +76,9 @@ class FakeNetwork:
     def traffic_running(self) -> bool:
         return self._steps_left is None or self._steps_left > 0
 
-    def stop_episode(self) -> list[FlowRecord]:
+    def stop_episode(self) -> FlowResults:
         self._steps_left = 0
-        return []
+        return FlowResults.of([], self.topology)
 
     def socket_stats(self) -> list[dict]:
         return []

@@ -15,13 +15,14 @@ from typing import Protocol
 import gevent
 import numpy as np
 
+from iroko_gym.atomic import atomic_write_text
 from iroko_gym.dc.backend import backend_for, require_mininet, require_root
 from iroko_gym.dc.config import DCConfig
 from iroko_gym.dc.outdir import OutputDirClaim
 from iroko_gym.dc.registry import tagged_environ
 from iroko_gym.dc.measurements import Snapshot
-from iroko_gym.dc.traffic.flows import flow_rows, summarise_flows
-from iroko_gym.dc.traffic.goben import FlowRecord, goben_binary
+from iroko_gym.dc.traffic.flow_results import FlowResults
+from iroko_gym.dc.traffic.goben import goben_binary
 from iroko_gym.dc.traffic.patterns import TrafficPattern
 from iroko_gym.topologies.base import Topology
 
@@ -38,7 +39,7 @@ class Network(Protocol):
     def wait_until(self, deadline: float) -> None: ...
     def close_window(self, applied_rates_bps: np.ndarray) -> Snapshot: ...
     def traffic_running(self) -> bool: ...
-    def stop_episode(self) -> list[FlowRecord]: ...
+    def stop_episode(self) -> FlowResults: ...
     def socket_stats(self) -> list[dict]: ...
     def close(self) -> None: ...
 
@@ -73,6 +74,7 @@ class EmulatedNetwork:
         self._sockets: SocketStatsReader | None = None
         self._topology = topology
         self._episode_dir: Path | None = None
+        self._pattern: TrafficPattern | None = None
         try:
             self.prefix = self._backend.prefix
             self.output_dir = Path(config.output_dir) if config.output_dir else default_output_dir(self.prefix)
@@ -99,6 +101,7 @@ class EmulatedNetwork:
 
     def start_episode(self, pattern: TrafficPattern) -> Path:
         self._episode_dir = self._traffic.start_episode(pattern)
+        self._pattern = pattern
         return self._episode_dir
 
     def apply_rates(self, rates_bps: np.ndarray) -> float:
@@ -122,14 +125,14 @@ class EmulatedNetwork:
         """Kernel stats of every sending TCP connection now (empty unless ``socket_stats=True``)."""
         return [] if self._sockets is None else [s.as_dict() for s in self._sockets.read()]
 
-    def stop_episode(self) -> list[FlowRecord]:
-        """Stop the episode's traffic; its flow summary and per-flow rows go to ``flows.json``."""
+    def stop_episode(self) -> FlowResults:
+        """Stop the episode's traffic; its flow results are returned and written to ``flows.json``."""
         records = self._traffic.stop_episode()
+        results = FlowResults.of(records, self._topology, self._pattern)
         if self._episode_dir is not None:
-            result = {"summary": summarise_flows(records, self._topology), "flows": flow_rows(records, self._topology)}
-            (self._episode_dir / "flows.json").write_text(json.dumps(result, indent=1) + "\n")
+            atomic_write_text(self._episode_dir / "flows.json", json.dumps(results.to_json(), indent=1) + "\n")
             self._episode_dir = None
-        return records
+        return results
 
     def close(self) -> None:
         """Stop traffic, rate control and collectors, then tear the network down. Idempotent."""
