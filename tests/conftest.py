@@ -48,7 +48,8 @@ def _machine_left_as_found(request: pytest.FixtureRequest, monkeypatch: pytest.M
     if "emulation" not in request.keywords or _emulation_unavailable():
         yield
         return
-    from iroko_gym.dc import backend, registry
+    from iroko_gym.dc import registry
+    from iroko_gym.dc.backends import base as backend
 
     claimed: list[str] = []
 

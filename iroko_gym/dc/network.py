@@ -16,7 +16,7 @@ import gevent
 import numpy as np
 
 from iroko_gym.atomic import atomic_write_text
-from iroko_gym.dc.backend import backend_for, require_mininet, require_root
+from iroko_gym.dc.backends import backend_for
 from iroko_gym.dc.config import DCConfig
 from iroko_gym.dc.outdir import OutputDirClaim
 from iroko_gym.dc.registry import tagged_environ
@@ -59,12 +59,11 @@ class EmulatedNetwork:
         from iroko_gym.dc.sockstats import SocketStatsReader
         from iroko_gym.dc.traffic.runner import TrafficRunner
 
-        # Fail before anything is built: missing pieces first (with their install step), then root.
-        require_mininet()
+        # Fail before anything is built: missing pieces first (with their install step), then
+        # (in the backend's own check) Mininet and root.
         goben_binary()
         if config.rate_control:
             traffic_manager_binary()
-        require_root()
         self._backend = backend_for(topology)
         self._backend.start()
         self._claim: OutputDirClaim | None = None

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import iroko_gym  # noqa: F401
-from iroko_gym.dc.backend import backend_for
+from iroko_gym.dc.backends import backend_for
 from iroko_gym.dc.nlstats import NetlinkStats
 from iroko_gym.dc.traffic.patterns import Flow, TrafficPattern, generate_pattern
 from iroko_gym.dc.traffic.runner import TrafficRunner
@@ -138,7 +138,7 @@ def test_kill_9_of_a_routed_env_is_reaped_by_the_next_start(tmp_path):
 
     from iroko_gym.dc.registry import RUN_DIR, process_start_time, reap_stale
 
-    script = ("from iroko_gym.dc.backend import backend_for\nfrom iroko_gym.topologies import make_topology\n"
+    script = ("from iroko_gym.dc.backends import backend_for\nfrom iroko_gym.topologies import make_topology\n"
               "b = backend_for(make_topology('fattree', k=2)); b.start(); print(b.prefix, flush=True)\n"
               "import time; time.sleep(60)\n")
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)

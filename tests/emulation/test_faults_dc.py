@@ -33,7 +33,7 @@ def _child(tmp_path, patch: str, topology: str = "dumbbell") -> tuple[int, str]:
         import os, signal, sys
         import gymnasium as gym
         import iroko_gym
-        from iroko_gym.dc import backend, registry
+        from iroko_gym.dc import registry
         {patch}
         env = gym.make("dc-iroko-v0", topology={topology!r}, output_dir={out!r})
         env.reset(seed=0)
@@ -92,8 +92,8 @@ def test_a_half_written_record_of_a_dead_writer_is_removed_by_the_next_start(tmp
 def test_a_signal_during_the_first_reset_removes_the_half_built_network(tmp_path, signum, topology):
     hook = "_configure_ports" if topology == "dumbbell" else "_configure"
     patch = f"""
-        from iroko_gym.dc import routed
-        cls = backend.MininetBackend if {topology!r} == "dumbbell" else routed.RoutedBackend
+        from iroko_gym.dc.backends import bridged, routed
+        cls = bridged.BridgedBackend if {topology!r} == "dumbbell" else routed.RoutedBackend
         real = getattr(cls, {hook!r})
         def hit(self, *args):
             print("prefix", self.prefix, flush=True)

@@ -30,7 +30,7 @@ def test_missing_traffic_manager_names_the_install_step(monkeypatch, tmp_path):
 
 
 def test_missing_mininet_names_the_install_step(monkeypatch):
-    monkeypatch.setattr("iroko_gym.dc.backend.shutil.which", lambda name: None)
+    monkeypatch.setattr("iroko_gym.dc.backends.base.shutil.which", lambda name: None)
     env = gym.make("dc-iroko-v0")
     with pytest.raises(DependencyError, match="mnexec.*install.sh"):
         env.reset(seed=0)
@@ -38,7 +38,7 @@ def test_missing_mininet_names_the_install_step(monkeypatch):
 
 
 def test_not_root_raises_privilege_error_with_the_fix(monkeypatch):
-    monkeypatch.setattr("iroko_gym.dc.backend.os.geteuid", lambda: 1000)
+    monkeypatch.setattr("iroko_gym.dc.backends.base.os.geteuid", lambda: 1000)
     env = gym.make("dc-iroko-v0")
     with pytest.raises(PrivilegeError, match="sudo -E"):
         env.reset(seed=0)

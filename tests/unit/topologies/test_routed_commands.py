@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from iroko_gym.dc.routed import HASH_FIELDS, hash_seed, node_commands
+from iroko_gym.dc.backends.routed import HASH_FIELDS, hash_seed, node_commands
 from iroko_gym.errors import EmulationError
 from iroko_gym.topologies import make_topology
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from iroko_gym.dc.backend import MininetBackend, tagged_host_class, tbf_burst_bytes
+from iroko_gym.dc.backends.base import Backend, tagged_host_class, tbf_burst_bytes
 from iroko_gym.errors import DependencyError, EmulationError
 from iroko_gym.topologies.base import Topology
 
@@ -105,12 +105,12 @@ _APPLY = ('ip=$1; tc=$2; eth=$3; shift 3; sysctl -qw "$@" >/dev/null && ip -batc
           '{ [ ! -s "$tc" ] || tc -batch "$tc"; } && { [ "$eth" = - ] || ethtool -K "$eth" tso off gso off >/dev/null; }')
 
 
-class RoutedBackend(MininetBackend):
+class RoutedBackend(Backend):
     """Mininet nodes for hosts and routers; ports live in the routers' namespaces."""
 
-    def start(self) -> None:
+    def check(self) -> None:
+        super().check()
         require_ecmp()
-        super().start()
 
     def _root_links(self) -> list[str]:
         return []
