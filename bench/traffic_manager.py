@@ -30,7 +30,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from iroko_gym.dc.control import TrafficManager  # noqa: E402
+from iroko_gym.dc.traffic_manager import TrafficManager  # noqa: E402
 
 P99_TARGET_S = 2e-3
 UDP_PORT = 9999

@@ -16,7 +16,7 @@ import numpy as np
 from iroko_gym.dc.config import DCConfig
 from iroko_gym.dc.measurements import Snapshot
 from iroko_gym.dc.traffic.flow_results import FlowResults
-from iroko_gym.dc.traffic.patterns import TrafficPattern
+from iroko_gym.dc.traffic.pattern import TrafficPattern
 from iroko_gym.topologies.base import Topology
 
 

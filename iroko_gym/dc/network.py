@@ -23,7 +23,7 @@ from iroko_gym.dc.registry import tagged_environ
 from iroko_gym.dc.measurements import Snapshot
 from iroko_gym.dc.traffic.flow_results import FlowResults
 from iroko_gym.dc.traffic.goben import goben_binary
-from iroko_gym.dc.traffic.patterns import TrafficPattern
+from iroko_gym.dc.traffic.pattern import TrafficPattern
 from iroko_gym.topologies.base import Topology
 
 
@@ -55,7 +55,7 @@ class EmulatedNetwork:
 
     def __init__(self, topology: Topology, config: DCConfig) -> None:
         from iroko_gym.dc.collector import PortCollector
-        from iroko_gym.dc.control import TrafficManager, traffic_manager_binary
+        from iroko_gym.dc.traffic_manager import TrafficManager, traffic_manager_binary
         from iroko_gym.dc.sockstats import SocketStatsReader
         from iroko_gym.dc.traffic.runner import TrafficRunner
 

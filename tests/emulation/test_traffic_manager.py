@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from pyroute2 import NetNS
 
-from iroko_gym.dc.control import TrafficManager
+from iroko_gym.dc.traffic_manager import TrafficManager
 from iroko_gym.errors import EmulationError
 
 pytestmark = [

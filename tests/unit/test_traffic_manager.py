@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from iroko_gym.dc import control
-from iroko_gym.dc.control import TrafficManager, traffic_manager_binary
+from iroko_gym.dc import traffic_manager
+from iroko_gym.dc.traffic_manager import TrafficManager, traffic_manager_binary
 from iroko_gym.errors import ActionError, ConfigError, DependencyError, EmulationError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -158,7 +158,7 @@ def test_binary_lookup_missing_names_the_fix(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.delenv("IROKO_TM", raising=False)
-    monkeypatch.setattr(control, "_REPO_ROOT", tmp_path)
+    monkeypatch.setattr(traffic_manager, "_REPO_ROOT", tmp_path)
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(DependencyError, match=r"\./install\.sh \(make -C traffic_managers\)"):
         traffic_manager_binary()

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from iroko_gym.dc.traffic.goben import FlowRecord
-from iroko_gym.dc.traffic.patterns import TrafficPattern
+from iroko_gym.dc.traffic.pattern import TrafficPattern
 from iroko_gym.topologies.base import MTU_BYTES, Topology
 
 ACK_BYTES = 64

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Protocol, Sequence
 
 from iroko_gym.dc.traffic.goben import FlowRecord, client_argv, read_flow_records, server_argv, write_schedule
-from iroko_gym.dc.traffic.patterns import TrafficPattern
+from iroko_gym.dc.traffic.pattern import TrafficPattern
 from iroko_gym.errors import EmulationError
 from iroko_gym.topologies.base import Topology
 

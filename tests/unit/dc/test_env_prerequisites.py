@@ -21,7 +21,7 @@ def test_missing_goben_names_the_install_step(monkeypatch, tmp_path):
 
 def test_missing_traffic_manager_names_the_install_step(monkeypatch, tmp_path):
     monkeypatch.delenv("IROKO_TM", raising=False)
-    monkeypatch.setattr("iroko_gym.dc.control._REPO_ROOT", tmp_path)
+    monkeypatch.setattr("iroko_gym.dc.traffic_manager._REPO_ROOT", tmp_path)
     monkeypatch.setenv("PATH", str(tmp_path) + ":/usr/bin:/bin")
     env = gym.make("dc-iroko-v0")
     with pytest.raises(DependencyError, match="install.sh"):

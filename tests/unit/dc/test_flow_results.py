@@ -50,7 +50,7 @@ def test_slowdown_uses_the_slower_access_link():
 
 
 def test_rows_carry_the_scheduled_start_from_the_episode_pattern():
-    from iroko_gym.dc.traffic.patterns import Flow, TrafficPattern
+    from iroko_gym.dc.traffic.pattern import Flow, TrafficPattern
 
     t = make_topology("dumbbell")
     pattern = TrafficPattern("p", (Flow("h1", "h3", 0.0, 1000), Flow("h2", "h3", 0.5, 2000)))
