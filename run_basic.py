@@ -20,6 +20,7 @@ import iroko_gym  # noqa: F401  (registers the env ids)
 from iroko_gym.dc.agents import AGENTS
 from iroko_gym.dc.config import TRANSPORTS
 from iroko_gym.errors import IrokoError
+from iroko_gym.topologies import TOPOLOGIES
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Args:
 
 def parse_args(argv: list[str] | None = None) -> Args:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--topo", default="dumbbell", help="topology name (dumbbell, nonblock)")
+    p.add_argument("--topo", default="dumbbell", choices=sorted(TOPOLOGIES), help="topology name (default: dumbbell)")
     p.add_argument("--episodes", type=int, default=2, help="episodes to run")
     p.add_argument("--steps", type=int, default=50, help="steps per episode (step budget)")
     p.add_argument("--transport", default="tcp", choices=TRANSPORTS, help="traffic transport")

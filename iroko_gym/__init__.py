@@ -6,9 +6,14 @@ Importing the package only registers environment ids (string entry points): noth
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from gymnasium.envs.registration import register, registry
+
+# Modules log under "iroko_gym.<subpackage>.<module>"; nothing is printed unless the
+# application configures logging (e.g. logging.basicConfig(level=logging.INFO)).
+logging.getLogger("iroko_gym").addHandler(logging.NullHandler())
 
 __version__ = "0.1.0"
 

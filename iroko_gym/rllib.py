@@ -37,6 +37,7 @@ import numpy as np
 
 import iroko_gym  # noqa: F401  (registers the gymnasium ids)
 from iroko_gym.errors import ConfigError, DependencyError
+from iroko_gym.validate import did_you_mean
 
 DC_ENTRY = "iroko_gym.dc.env:"
 CACHE_ENTRY = "iroko_gym.cache.env:"
@@ -55,11 +56,7 @@ def iroko_env_ids() -> list[str]:
 def _spec(env_id: str) -> gym.envs.registration.EnvSpec:
     ids = iroko_env_ids()
     if env_id not in ids:
-        import difflib
-
-        close = difflib.get_close_matches(env_id, ids, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"env {env_id!r} is not an iroko_gym env{hint}; known: {ids}")
+        raise ConfigError(f"env {env_id!r} is not an iroko_gym env{did_you_mean(env_id, ids)}; known: {ids}")
     return gym.spec(env_id)
 
 

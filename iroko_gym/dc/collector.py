@@ -59,7 +59,6 @@ class PortCollector:
         self._samples = 0
         self._base: tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._greenlet: gevent.Greenlet | None = None
-        self.sample_count = 0
 
     # -- sampling -----------------------------------------------------------------------------
     def _read_queues(self) -> None:
@@ -70,7 +69,6 @@ class PortCollector:
                     self._backlog[i] = backlog
                     self._drops[i] = drops
                     self._overlimits[i] = overlimits
-        self.sample_count += 1
 
     def _read_bytes(self) -> tuple[float, np.ndarray, np.ndarray]:
         """Byte counters of every port, stamped with the midpoint of their own netlink reads."""
@@ -110,7 +108,7 @@ class PortCollector:
         self._accumulate()
         self._base = (*self._read_bytes(), self._drops.copy(), self._overlimits.copy())
 
-    def close_window(self, applied_rates_bps: np.ndarray) -> Snapshot:
+    def close_window(self) -> Snapshot:
         """Take a final sample and summarise the window opened by ``open_window``."""
         if self._base is None:
             raise EmulationError("close_window() without open_window()")
@@ -134,7 +132,6 @@ class PortCollector:
             host_tx_bps=port_rx[self._host_port],
             host_rx_bps=port_tx[self._host_port],
             host_capacity_bps=self.host_capacity,
-            applied_rates_bps=np.asarray(applied_rates_bps, dtype=np.float64).copy(),
         )
 
     def _close_sockets(self) -> None:

@@ -152,7 +152,7 @@ class DCEnv(gym.Env[np.ndarray, np.ndarray]):
         quiet = Snapshot.zeros(len(self.topology.ports), len(self._fractions),
                                queue_limit_bytes=np.array([p.queue_bytes for p in self.topology.ports], dtype=float),
                                port_capacity_bps=np.array([p.capacity_mbps * 1e6 for p in self.topology.ports]),
-                               host_capacity_bps=self._host_capacity_bps, applied_rates_bps=self._rates_bps(self._fractions))
+                               host_capacity_bps=self._host_capacity_bps)
         obs = self._obs_builder.build(quiet, self._fractions)
         info = {"prefix": self._network.prefix, "episode_dir": str(episode_dir), "pattern": pattern.name,
                 "num_flows": len(pattern.flows), "apply_latency_s": latency}
@@ -168,11 +168,10 @@ class DCEnv(gym.Env[np.ndarray, np.ndarray]):
         # The window opens before the rates are applied so that it always spans the whole
         # interval, even when applying is slow; the new rates are in force after apply_latency_s.
         self._network.open_window()
-        rates = self._rates_bps(fractions)
-        latency = self._network.apply_rates(rates) if self.config.rate_control else 0.0
+        latency = self._network.apply_rates(self._rates_bps(fractions)) if self.config.rate_control else 0.0
         self._fractions = fractions
         self._network.wait_until(t0 + self.config.step_interval_ms / 1000.0)
-        snap = self._network.close_window(rates)
+        snap = self._network.close_window()
         obs = self._obs_builder.build(snap, fractions)
         reward = float(self._reward_fn(snap, fractions))
         self._steps += 1
@@ -228,7 +227,7 @@ class DCEnv(gym.Env[np.ndarray, np.ndarray]):
             "interval_s": snap.interval_s,
             "apply_latency_s": latency,
             "action_in_force": "the action of this step, applied before the interval started",
-            "applied_rates_bps": snap.applied_rates_bps,
+            "applied_rates_bps": self._network.rates_in_force_bps(),
             "host_tx_bps": snap.host_tx_bps,
             "host_rx_bps": snap.host_rx_bps,
             "port_backlog_bytes": snap.port_backlog_bytes,

@@ -55,7 +55,7 @@ class FakeNetwork:
     def wait_until(self, deadline: float) -> None:
         pass  # virtual time: one interval passes instantly
 
-    def close_window(self, applied_rates_bps: np.ndarray) -> Snapshot:
+    def close_window(self) -> Snapshot:
         dt = self.config.step_interval_ms / 1000.0
         offered = float(self._rates.sum())
         excess_bytes = (offered - self._port_cap[0]) * dt / 8.0
@@ -70,8 +70,10 @@ class FakeNetwork:
         if self._steps_left is not None:
             self._steps_left -= 1
         return Snapshot(dt, self._backlog.copy(), self._backlog.copy(), self._limit, drops, drops.copy(), tx, tx.copy(),
-                        self._port_cap, share * delivered, share * delivered, self._host_cap,
-                        np.asarray(applied_rates_bps, dtype=float))
+                        self._port_cap, share * delivered, share * delivered, self._host_cap)
+
+    def rates_in_force_bps(self) -> np.ndarray:
+        return self._rates.copy()
 
     def traffic_running(self) -> bool:
         return self._steps_left is None or self._steps_left > 0

@@ -32,22 +32,16 @@ class Snapshot:
     host_tx_bps: np.ndarray  # what each host sent (measured at its switch port)
     host_rx_bps: np.ndarray  # what was delivered to each host
     host_capacity_bps: np.ndarray
-    applied_rates_bps: np.ndarray  # sending-rate limits in force during the interval
 
     @property
     def queue_fraction(self) -> np.ndarray:
         """Mean backlog of each port as a fraction of its bound, in [0, 1]."""
         return np.clip(self.port_backlog_bytes / self.port_queue_limit_bytes, 0.0, 1.0)
 
-    @property
-    def utilisation(self) -> np.ndarray:
-        """Each host's measured sending throughput as a fraction of its link capacity."""
-        return np.clip(self.host_tx_bps / self.host_capacity_bps, 0.0, 1.0)
-
     @classmethod
     def zeros(cls, num_ports: int, num_hosts: int, *, queue_limit_bytes: np.ndarray, port_capacity_bps: np.ndarray,
-              host_capacity_bps: np.ndarray, applied_rates_bps: np.ndarray, interval_s: float = 0.0) -> Snapshot:
+              host_capacity_bps: np.ndarray, interval_s: float = 0.0) -> Snapshot:
         """An all-quiet snapshot (used for the observation returned by ``reset``)."""
         zp, zh = np.zeros(num_ports), np.zeros(num_hosts)
         return cls(interval_s, zp, zp, queue_limit_bytes, zp, zp, zp, zp, port_capacity_bps, zh, zh,
-                   host_capacity_bps, applied_rates_bps)
+                   host_capacity_bps)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +27,8 @@ from iroko_gym.dc.traffic.goben import goben_binary
 from iroko_gym.dc.traffic.pattern import TrafficPattern
 from iroko_gym.topologies.base import Topology
 
+log = logging.getLogger(__name__)
+
 
 class Network(Protocol):
     """What DCEnv needs from a running network."""
@@ -37,7 +40,8 @@ class Network(Protocol):
     def apply_rates(self, rates_bps: np.ndarray) -> float: ...
     def open_window(self) -> None: ...
     def wait_until(self, deadline: float) -> None: ...
-    def close_window(self, applied_rates_bps: np.ndarray) -> Snapshot: ...
+    def close_window(self) -> Snapshot: ...
+    def rates_in_force_bps(self) -> np.ndarray: ...
     def traffic_running(self) -> bool: ...
     def stop_episode(self) -> FlowResults: ...
     def socket_stats(self) -> list[dict]: ...
@@ -72,6 +76,7 @@ class EmulatedNetwork:
         self._traffic: TrafficRunner | None = None
         self._sockets: SocketStatsReader | None = None
         self._topology = topology
+        self._unlimited_bps = np.array([int(topology.host_capacity_mbps(h.name) * 1e6) for h in topology.hosts])
         self._episode_dir: Path | None = None
         self._pattern: TrafficPattern | None = None
         try:
@@ -114,8 +119,12 @@ class EmulatedNetwork:
         if remaining > 0:
             gevent.sleep(remaining)  # the collector greenlet samples meanwhile
 
-    def close_window(self, applied_rates_bps: np.ndarray) -> Snapshot:
-        return self._collector.close_window(applied_rates_bps)
+    def close_window(self) -> Snapshot:
+        return self._collector.close_window()
+
+    def rates_in_force_bps(self) -> np.ndarray:
+        """Each host's sending-rate limit as the traffic manager acknowledged it (no manager: link rate)."""
+        return self._tm.applied_rates_bps if self._tm is not None else self._unlimited_bps.copy()
 
     def traffic_running(self) -> bool:
         return self._traffic.poll()
@@ -139,8 +148,9 @@ class EmulatedNetwork:
             if part is not None:
                 try:
                     part.close()
-                except Exception:  # noqa: BLE001 - the backend's ownership record removes what is left
-                    pass
+                except Exception as exc:  # noqa: BLE001 - the backend's ownership record removes what is left
+                    log.warning("env %s: closing %s failed (%s); the ownership record removes what is left",
+                                self.prefix, type(part).__name__, exc)
         self._traffic = self._tm = self._collector = self._sockets = None
         self._backend.close()
         if self._claim is not None:

@@ -16,7 +16,6 @@ Conventions (shared by all terms):
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ import numpy as np
 
 from iroko_gym.dc.measurements import Snapshot
 from iroko_gym.errors import ActionError, ConfigError
+from iroko_gym.validate import check_real, did_you_mean
 
 #: Queue fraction above which ``step`` turns the utilisation term into a penalty.
 STEP_QUEUE_THRESHOLD = 0.30
@@ -193,15 +193,11 @@ class CombinedReward:
 def _check_name(name: object) -> str:
     if isinstance(name, str) and name in _INFO:
         return name
-    close = difflib.get_close_matches(str(name), list(_INFO), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise ConfigError(f"unknown reward {name!r}{hint}; known rewards: {sorted(_INFO)}")
+    raise ConfigError(f"unknown reward {name!r}{did_you_mean(name, _INFO)}; known rewards: {sorted(_INFO)}")
 
 
 def _check_weight(name: str, weight: object) -> float:
-    if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer, np.floating)) or not math.isfinite(weight):
-        raise ConfigError(f"reward {name!r} has weight {weight!r}; weights must be finite numbers")
-    return float(weight)
+    return check_real(f"reward {name!r} weight", weight)
 
 
 def _terms(spec: RewardSpec) -> tuple[tuple[str, float], ...]:

@@ -25,6 +25,7 @@ import numpy as np
 
 from iroko_gym.dc.binaries import find_binary
 from iroko_gym.errors import ActionError, ConfigError, DependencyError, EmulationError
+from iroko_gym.validate import check_int
 
 #: Lowest rate iroko-tm accepts (1 byte/s).  With the default burst (2 full frames) the
 #: practical minimum is about 2.4 kbit/s: the bucket must drain within 10 s.
@@ -69,15 +70,6 @@ def _check_targets(targets: Sequence[tuple[str, str]]) -> list[str]:
     return args
 
 
-def _check_int(name: str, value: object, low: int, high: int) -> int:
-    """Return ``value`` if it is an integer in ``[low, high]``, else raise ConfigError."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ConfigError(f"{name}={value!r} must be an integer")
-    if not low <= int(value) <= high:
-        raise ConfigError(f"{name}={value!r} must be in {low}..{high}")
-    return int(value)
-
-
 class TrafficManager:
     """A running ``iroko-tm`` process for a fixed list of host interfaces.
 
@@ -106,8 +98,8 @@ class TrafficManager:
         (an env passes its ownership tag); default: this process's.
         """
         args = _check_targets(targets)
-        initial = _check_int("initial_rate_bps", initial_rate_bps, MIN_RATE_BPS, MAX_RATE_BPS)
-        major = _check_int("handle_major", handle_major, 1, 0xFFFE)
+        initial = check_int("initial_rate_bps", initial_rate_bps, MIN_RATE_BPS, MAX_RATE_BPS)
+        major = check_int("handle_major", handle_major, 1, 0xFFFE)
         if not (reply_timeout_s > 0 and ready_timeout_s > 0):
             raise ConfigError(
                 f"timeouts must be positive (reply_timeout_s={reply_timeout_s!r},"
@@ -121,7 +113,7 @@ class TrafficManager:
             str(initial),
         ]
         if burst_bytes is not None:
-            burst = _check_int("burst_bytes", burst_bytes, 1, MAX_BURST_BYTES)
+            burst = check_int("burst_bytes", burst_bytes, 1, MAX_BURST_BYTES)
             argv += ["--burst-bytes", str(burst)]
         if cleanup_on_exit:
             argv.append("--cleanup")

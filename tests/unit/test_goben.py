@@ -19,7 +19,6 @@ import pytest
 from iroko_gym.dc.traffic import goben
 from iroko_gym.dc.traffic.goben import (
     FlowRecord,
-    ScheduledFlow,
     client_argv,
     read_flow_records,
     read_udp_records,
@@ -76,7 +75,7 @@ def test_go_unit_tests(tmp_path: Path) -> None:
 def test_write_schedule_formats_rows(tmp_path: Path) -> None:
     path = tmp_path / "s.csv"
     rows = [
-        ScheduledFlow("f1", 0, "10.0.0.2", 5001, 1000, "tcp"),
+        ("f1", 0, "10.0.0.2", 5001, 1000, "tcp"),
         (7, 12.5, "fd00::1", 80, 0, "udp"),
         ("np", np.float64(1.25), "10.0.0.3", np.int64(5001), np.int64(3), "tcp"),  # pattern generators use numpy
     ]

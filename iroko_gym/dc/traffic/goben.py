@@ -10,18 +10,16 @@ from __future__ import annotations
 import csv
 import io
 import ipaddress
-import math
-import numbers
 import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 from iroko_gym.atomic import atomic_write_text
 from iroko_gym.dc.binaries import find_binary
 from iroko_gym.errors import ConfigError, TraceError
+from iroko_gym.validate import is_int, is_real
 
 #: Environment variable that names the goben binary explicitly.
 GOBEN_ENV = "IROKO_GOBEN"
@@ -38,17 +36,6 @@ _ID_RE = re.compile(r'[!#-+\--~]{1,128}')
 _STATUSES = ("done", "timeout", "stopped")
 _UDP_HEADER_FIXED = 24
 _MAX_UDP_PAYLOAD = 65507
-
-
-class ScheduledFlow(NamedTuple):
-    """One schedule row; plain 6-tuples in the same order are accepted too."""
-
-    flow_id: str | int
-    start_ms: float
-    dst_ip: str
-    dst_port: int
-    bytes: int
-    proto: str
 
 
 @dataclass(frozen=True)
@@ -118,18 +105,6 @@ def _check_id(value: object, what: str) -> str:
     return text
 
 
-def _is_int(value: object) -> bool:
-    """Python and numpy integers, not bools."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value: object) -> bool:
-    """Finite Python or numpy reals, not bools."""
-    if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        return False
-    return math.isfinite(value)
-
-
 def _schedule_row(row: Sequence[object], n: int, seen: set[str]) -> list[str]:
     """Validate one schedule row (row numbers start at 1) and format it as CSV fields."""
     if isinstance(row, (str, bytes)) or len(row) != len(SCHEDULE_HEADER):
@@ -143,15 +118,15 @@ def _schedule_row(row: Sequence[object], n: int, seen: set[str]) -> list[str]:
     if fid in seen:
         raise bad("flow_id", flow_id, "is used twice; flow ids must be unique")
     seen.add(fid)
-    if not _is_real(start_ms) or start_ms < 0:  # type: ignore[operator]
+    if not is_real(start_ms) or start_ms < 0:  # type: ignore[operator]
         raise bad("start_ms", start_ms, "is not a finite number >= 0")
     try:
         ip = ipaddress.ip_address(str(dst_ip))
     except ValueError:
         raise bad("dst_ip", dst_ip, "is not an IPv4 or IPv6 address") from None
-    if not _is_int(dst_port) or not 1 <= dst_port <= 65535:  # type: ignore[operator]
+    if not is_int(dst_port) or not 1 <= dst_port <= 65535:  # type: ignore[operator]
         raise bad("dst_port", dst_port, "is not a port in 1..65535")
-    if not _is_int(size) or size < 0:  # type: ignore[operator]
+    if not is_int(size) or size < 0:  # type: ignore[operator]
         raise bad("bytes", size, "is not an integer >= 0 (0 = unlimited)")
     if proto not in PROTOCOLS:
         raise bad("proto", proto, f"is not one of {PROTOCOLS}")
@@ -161,8 +136,7 @@ def _schedule_row(row: Sequence[object], n: int, seen: set[str]) -> list[str]:
 def write_schedule(path: str | os.PathLike[str], flows: Iterable[Sequence[object]]) -> Path:
     """Validate ``flows`` and write them as a goben schedule CSV, atomically (temp + rename).
 
-    Each flow is ``(flow_id, start_ms, dst_ip, dst_port, bytes, proto)`` (a :class:`ScheduledFlow`
-    or any 6-sequence). Raises ConfigError naming the row (1-based) and field of a bad value.
+    Each flow is a 6-sequence ``(flow_id, start_ms, dst_ip, dst_port, bytes, proto)``. Raises ConfigError naming the row (1-based) and field of a bad value.
     """
     seen: set[str] = set()
     out = io.StringIO()
@@ -182,7 +156,7 @@ def server_argv(
     binary: str | os.PathLike[str] | None = None,
 ) -> list[str]:
     """argv of ``goben server`` on ``port`` (0 = the OS picks; the server prints it on stdout)."""
-    if not _is_int(port) or not 0 <= port <= 65535:
+    if not is_int(port) or not 0 <= port <= 65535:
         raise ConfigError(f"goben server port {port!r}: want an integer in 0..65535")
     argv = [str(binary if binary is not None else goben_binary()), "server", "--port", str(int(port))]
     if bind is not None:
@@ -222,14 +196,14 @@ def client_argv(
         "--schedule", os.fspath(schedule), "--records", os.fspath(records), "--src-name", src_name,
     ]
     if duration_s is not None:
-        if not _is_real(duration_s) or duration_s <= 0:
+        if not is_real(duration_s) or duration_s <= 0:
             raise ConfigError(f"goben client duration_s {duration_s!r}: want a finite number > 0 (or None)")
         argv += ["--duration-s", repr(float(duration_s))]
     if rate_mbps is not None:
-        if not _is_real(rate_mbps) or rate_mbps < 0:
+        if not is_real(rate_mbps) or rate_mbps < 0:
             raise ConfigError(f"goben client rate_mbps {rate_mbps!r}: want a finite number >= 0 (0 = unpaced)")
         argv += ["--rate-mbps", repr(float(rate_mbps))]
-    if not _is_int(payload_bytes) or not _UDP_HEADER_FIXED < payload_bytes <= _MAX_UDP_PAYLOAD:
+    if not is_int(payload_bytes) or not _UDP_HEADER_FIXED < payload_bytes <= _MAX_UDP_PAYLOAD:
         raise ConfigError(
             f"goben client payload_bytes {payload_bytes!r}: "
             f"want an integer in {_UDP_HEADER_FIXED + 1}..{_MAX_UDP_PAYLOAD}"

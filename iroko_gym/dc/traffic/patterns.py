@@ -23,7 +23,7 @@ from iroko_gym.dc.traffic.pattern import Flow, TrafficPattern
 from iroko_gym.dc.traffic.workloads import Workload
 from iroko_gym.errors import ConfigError
 from iroko_gym.topologies.base import HostSpec
-from iroko_gym.validate import check_choice, check_int, check_real
+from iroko_gym.validate import check_choice, check_int, check_real, is_int
 
 __all__ = ["PATTERNS", "Flow", "TrafficPattern", "generate_pattern"]
 
@@ -68,7 +68,7 @@ def incast(hosts: Sequence[HostSpec], rng: np.random.Generator, *, receivers: in
 def stride(hosts: Sequence[HostSpec], rng: np.random.Generator, *, stride: int = 1) -> Pairs:
     """Host i -> host (i + stride) mod N, in host order."""
     n = len(hosts)
-    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride % n == 0:
+    if not is_int(stride) or stride % n == 0:  # type: ignore[operator]
         raise ConfigError(f"stride={stride!r}: must be an integer that is not a multiple of the {n} hosts")
     return [(h.name, hosts[(i + int(stride)) % n].name) for i, h in enumerate(hosts)]
 

@@ -10,13 +10,13 @@ capacity, so that the traffic has bursts.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from iroko_gym.errors import ConfigError
+from iroko_gym.validate import check_choice, check_int, check_real
 
 #: Web-search-like flow sizes: (size in bytes, P[size <= that]).  Written for this project: a
 #: 15 % atom at 10 kB, half the flows under ~70 kB, a tail to 30 MB that carries most bytes.
@@ -82,12 +82,8 @@ class Workload:
     duration_s: float | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in WORKLOADS:
-            close = difflib.get_close_matches(str(self.kind), WORKLOADS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"unknown workload {self.kind!r}{hint}; known: {list(WORKLOADS)}")
-        if isinstance(self.size_bytes, bool) or not isinstance(self.size_bytes, (int, np.integer)) or self.size_bytes < 0:
-            raise ConfigError(f"size_bytes={self.size_bytes!r}: must be an integer >= 0 (0 = long-lived)")
+        check_choice("workload", self.kind, WORKLOADS)
+        object.__setattr__(self, "size_bytes", check_int("size_bytes", self.size_bytes, 0))
         if self.kind == "fixed" and self.size_bytes == 0:
             raise ConfigError("workload 'fixed' needs size_bytes > 0")
         if self.kind != "fixed" and self.size_bytes:
@@ -130,7 +126,4 @@ class Workload:
 
 
 def _positive(name: str, value: object, upper: float | None = None) -> None:
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if not ok or not np.isfinite(value) or value <= 0 or (upper is not None and value > upper):  # type: ignore[operator]
-        bound = f" and <= {upper:g}" if upper is not None else ""
-        raise ConfigError(f"{name}={value!r}: must be a number > 0{bound} (needed for Poisson arrivals at a target load)")
+    check_real(name, value, high=upper, positive=True)

@@ -33,7 +33,6 @@ def snap(backlog=(0.0, 0.0), limit=(100.0, 100.0), rx=(0.0, 0.0), host_cap=(10e6
         host_tx_bps=zh,
         host_rx_bps=np.array(rx, dtype=float),
         host_capacity_bps=np.array(host_cap, dtype=float),
-        applied_rates_bps=zh,
     )
 
 

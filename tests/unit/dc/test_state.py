@@ -24,7 +24,6 @@ def snap(backlog, drops=(0, 0), tx=(0, 0), rx=(0, 0), host_tx=(0, 0), backlog_ma
         host_tx_bps=np.array(host_tx, float),
         host_rx_bps=np.zeros(2),
         host_capacity_bps=cap,
-        applied_rates_bps=cap,
     )
 
 
