@@ -139,3 +139,25 @@ def test_an_unusable_output_dir_fails_at_reset_with_the_path_and_the_reason(wher
         assert where in str(err.value) and ("Not a directory" in str(err.value) or "No such file" in str(err.value))
     finally:
         env.close()
+
+
+@pytest.mark.parametrize("topology", ["dumbbell", "fattree"])
+def test_an_env_closed_leaves_no_open_descriptor_in_its_process(tmp_path, topology):
+    import os
+
+    import gymnasium as gym
+    import numpy as np
+
+    def cycle(out):
+        env = gym.make("dc-iroko-v0", topology=topology, output_dir=str(out), socket_stats=True)
+        try:
+            env.reset(seed=0)
+            env.step(np.ones(env.action_space.shape, dtype=np.float32))
+            env.reset(seed=1)
+        finally:
+            env.close()
+
+    cycle(tmp_path / "warm")  # first use opens the process's lasting descriptors (gevent hub, imports)
+    before = sorted(os.listdir("/proc/self/fd"))
+    cycle(tmp_path / "measured")
+    assert sorted(os.listdir("/proc/self/fd")) == before
