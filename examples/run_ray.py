@@ -33,6 +33,7 @@ import yaml
 from iroko_gym import rllib as iroko_rllib
 from iroko_gym.bench.storage import COMPLETED, RUNNING, write_json, write_parquet
 from iroko_gym.errors import ConfigError, PrivilegeError
+from iroko_gym.validate import check_choice, check_int, check_known_keys
 
 ALGOS = ("PPO", "APPO", "SAC")
 CONTINUOUS_ONLY = ("SAC",)
@@ -61,14 +62,13 @@ class RunConfig:
     seed: int = field(default=0, metadata={"help": "RLlib seed (env runners derive their env seeds from it)"})
 
     def __post_init__(self) -> None:
-        if self.algo not in ALGOS:
-            raise ConfigError(f"--algo {self.algo!r}: choose one of {ALGOS}")
-        for name in ("num_env_runners", "iterations", "checkpoint_every"):
-            value = getattr(self, name)
-            if value < (0 if name == "num_env_runners" else 1):
-                raise ConfigError(f"--{name.replace('_', '-')} {value}: must be >= {0 if name == 'num_env_runners' else 1}")
-        if self.num_cpus is not None and self.num_cpus < 1:
-            raise ConfigError(f"--num-cpus {self.num_cpus}: must be >= 1")
+        check_choice("--algo", self.algo, ALGOS)
+        check_int("--num-env-runners", self.num_env_runners, 0)
+        check_int("--iterations", self.iterations, 1)
+        check_int("--checkpoint-every", self.checkpoint_every, 1)
+        check_int("--seed", self.seed)
+        if self.num_cpus is not None:
+            check_int("--num-cpus", self.num_cpus, 1)
 
     @property
     def run_name(self) -> str:
@@ -113,13 +113,8 @@ def load_hyperparameters(path: str | None) -> dict[str, dict[str, Any]]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"--config {path!r}: expected a mapping of sections, got {type(data).__name__}")
+    check_known_keys(f"--config {path!r} section", data, (*SECTIONS, "env_config"))
     for section, values in data.items():
-        if section not in (*SECTIONS, "env_config"):
-            import difflib
-
-            close = difflib.get_close_matches(str(section), [*SECTIONS, "env_config"], n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"--config {path!r}: unknown section {section!r}{hint}; sections: {[*SECTIONS, 'env_config']}")
         if not isinstance(values, dict):
             raise ConfigError(f"--config {path!r}: section {section!r} must be a mapping, got {values!r}")
     return data

@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from iroko_gym.atomic import atomic_write, atomic_write_text
+from iroko_gym.errors import ConfigError
 
 COMPLETED, FAILED, RUNNING = "completed", "failed", "running"
 
@@ -112,6 +113,19 @@ class ResultStore:
 
     def read_config(self) -> dict[str, Any]:
         return read_json(self.root / "config.json")
+
+    def stored_config(self) -> dict[str, Any] | None:
+        """The stored grid config, or None if there is none yet; an unreadable one is a ConfigError."""
+        path = self.root / "config.json"
+        if not path.exists():
+            return None
+        try:
+            config = read_json(path)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc}; move it away or choose a new result directory") from exc
+        if not isinstance(config, dict):
+            raise ConfigError(f"{path} is not a JSON object: move it away or choose a new result directory")
+        return config
 
     def runs(self, status: str | None = COMPLETED) -> list[dict[str, Any]]:
         """``run.json`` of every run (with ``status``), sorted by run id."""
