@@ -31,7 +31,7 @@ import pandas as pd
 import yaml
 
 from iroko_gym import rllib as iroko_rllib
-from iroko_gym.bench.storage import COMPLETED, RUNNING, write_json, write_parquet
+from iroko_gym.bench.storage import COMPLETED, RUNNING, ResultStore, write_json, write_parquet
 from iroko_gym.errors import ConfigError, PrivilegeError
 from iroko_gym.validate import check_choice, check_int, check_known_keys
 
@@ -173,15 +173,16 @@ class LearningCurve:
     """The learning curve of a run, rewritten after every iteration (readable mid-run), in two layouts.
 
     ``<run>/learning_curve.parquet``: one row per iteration (see the module docstring).
-    ``<run>/training/<algo>-seed<seed>/{learning.parquet,run.json}``: the benchmark result layout
-    (``iroko_gym.bench.storage``), so ``benchmark.py plot <results-dir>/<run>`` draws the curve.
+    ``<run>/training/<algo>-seed<seed>/{learning.parquet,run.json}``: the benchmark result layout,
+    written by its :class:`~iroko_gym.bench.storage.ResultStore`, so ``benchmark.py plot
+    <results-dir>/<run>`` draws the curve.
     """
 
     def __init__(self, cfg: RunConfig, topo: str, transport: str) -> None:
         self.path = cfg.run_dir / "learning_curve.parquet"
-        model_id = f"{cfg.algo}-seed{cfg.seed}"
-        self.bench_dir = cfg.run_dir / "training" / model_id
-        self.spec = {"model_id": model_id, "agent": cfg.algo, "env": cfg.env, "topo": topo, "transport": transport,
+        self.store = ResultStore(cfg.run_dir)
+        self.model_id = f"{cfg.algo}-seed{cfg.seed}"
+        self.spec = {"model_id": self.model_id, "agent": cfg.algo, "env": cfg.env, "topo": topo, "transport": transport,
                      "seed": cfg.seed}
         self.rows: list[dict[str, Any]] = []
         if cfg.resume and self.path.exists():
@@ -202,7 +203,7 @@ class LearningCurve:
         finished = frame[frame["return_mean"].notna()]
         bench = pd.DataFrame({"env_steps": finished["step"], "return": finished["return_mean"],
                               "iteration": finished["iteration"]})
-        write_parquet(self.bench_dir / "learning.parquet", bench)
+        self.store.write_learning(self.model_id, bench)
         self._status(RUNNING)
 
     def finish(self) -> None:
@@ -210,7 +211,7 @@ class LearningCurve:
             self._status(COMPLETED)
 
     def _status(self, status: str) -> None:
-        write_json(self.bench_dir / "run.json", {"status": status, "spec": self.spec})
+        self.store.write_training_meta(self.model_id, {"status": status, "spec": self.spec})
 
 
 def curve_labels(env_id: str, env_config: dict[str, Any]) -> tuple[str, str]:
@@ -275,10 +276,8 @@ def train(cfg: RunConfig) -> list[dict[str, Any]]:
         raise ConfigError(f"--resume: no checkpoint in {ckpt}")
     if not cfg.resume and has_ckpt:
         raise ConfigError(f"a checkpoint exists in {ckpt}: pass --resume to continue it, or choose another --checkpoint-dir/--run")
-    cfg.run_dir.mkdir(parents=True, exist_ok=True)
-    (cfg.run_dir / "run.json").write_text(json.dumps(
-        {"run": dataclasses.asdict(cfg), "hyperparameters": hyper, "env_config": env_config, "ray": ray.__version__},
-        indent=2, default=str))
+    write_json(cfg.run_dir / "run.json",
+               {"run": dataclasses.asdict(cfg), "hyperparameters": hyper, "env_config": env_config, "ray": ray.__version__})
     curve = LearningCurve(cfg, *curve_labels(cfg.env, env_config))
     algo_config = build_algo_config(cfg, hyper, env_config)
 

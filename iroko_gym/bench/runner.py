@@ -203,8 +203,7 @@ def train_one(spec: TrainSpec, config: BenchConfig, store: ResultStore, progress
     curve: list[dict[str, Any]] = []
 
     def save() -> None:
-        write_parquet(directory / "learning.parquet",
-                      pd.DataFrame(curve, columns=["episode", "env_steps", "return", "length", "pattern"]))
+        store.write_learning(spec.model_id, pd.DataFrame(curve, columns=["episode", "env_steps", "return", "length", "pattern"]))
 
     with _stored_job(directory, meta, progress, save) as envs:
         env = make_env(config, spec.topo, config.train_patterns[0], spec.transport, spec.cc, True,
