@@ -33,7 +33,7 @@ import yaml
 from iroko_gym import rllib as iroko_rllib
 from iroko_gym.bench.storage import COMPLETED, RUNNING, ResultStore, write_json, write_parquet
 from iroko_gym.errors import ConfigError, PrivilegeError
-from iroko_gym.validate import check_choice, check_int, check_known_keys
+from iroko_gym.validate import check_choice, check_int, check_known_keys, check_mapping
 
 ALGOS = ("PPO", "APPO", "SAC")
 CONTINUOUS_ONLY = ("SAC",)
@@ -115,8 +115,7 @@ def load_hyperparameters(path: str | None) -> dict[str, dict[str, Any]]:
         raise ConfigError(f"--config {path!r}: expected a mapping of sections, got {type(data).__name__}")
     check_known_keys(f"--config {path!r} section", data, (*SECTIONS, "env_config"))
     for section, values in data.items():
-        if not isinstance(values, dict):
-            raise ConfigError(f"--config {path!r}: section {section!r} must be a mapping, got {values!r}")
+        check_mapping(f"--config {path!r}: section {section!r}", values)
     return data
 
 

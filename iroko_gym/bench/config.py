@@ -156,7 +156,7 @@ QUICK: dict[str, Any] = {
     "capacity_mbps": 50.0, "offered_load": 0.8, "ppo_steps": 160, "ppo_rollout_steps": 40, "ppo_minibatch_size": 10,
 }
 
-#: PPOConfig fields the grid sets: those with a ``ppo_<name>`` field of the same type.
+#: PPOConfig fields the grid sets: every ``<name>`` with a ``ppo_<name>`` field in BenchConfig.
 _PPO_FIELDS = tuple(f.name[len("ppo_"):] for f in dataclasses.fields(BenchConfig)
                     if f.name.startswith("ppo_") and f.name[len("ppo_"):] in {p.name for p in dataclasses.fields(PPOConfig)})
 
