@@ -32,19 +32,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, qdiscs)"),
 ]
 
-REPO = Path(__file__).resolve().parents[2]
-TM_DIR = REPO / "traffic_managers"
-
-
-@pytest.fixture(scope="module")
-def tm_binary() -> Path:
-    """Build iroko-tm (incrementally); a failed build fails the test."""
-    build = subprocess.run(["make", "-C", str(TM_DIR)], capture_output=True, text=True)
-    if build.returncode != 0:
-        pytest.fail(f"make -C traffic_managers failed:\n{build.stdout}\n{build.stderr}")
-    return TM_DIR / "iroko-tm"
-
-
 @dataclass
 class NetPair:
     """Two namespaces a and b joined by veth a0 <-> b0, plus what the test started."""
