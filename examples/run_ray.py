@@ -31,8 +31,9 @@ import pandas as pd
 import yaml
 
 from iroko_gym import rllib as iroko_rllib
-from iroko_gym.bench.storage import COMPLETED, RUNNING, write_json, write_parquet
+from iroko_gym.bench.storage import COMPLETED, RUNNING, ResultStore, write_json, write_parquet
 from iroko_gym.errors import ConfigError, PrivilegeError
+from iroko_gym.validate import check_choice, check_int, check_known_keys, check_mapping
 
 ALGOS = ("PPO", "APPO", "SAC")
 CONTINUOUS_ONLY = ("SAC",)
@@ -61,14 +62,13 @@ class RunConfig:
     seed: int = field(default=0, metadata={"help": "RLlib seed (env runners derive their env seeds from it)"})
 
     def __post_init__(self) -> None:
-        if self.algo not in ALGOS:
-            raise ConfigError(f"--algo {self.algo!r}: choose one of {ALGOS}")
-        for name in ("num_env_runners", "iterations", "checkpoint_every"):
-            value = getattr(self, name)
-            if value < (0 if name == "num_env_runners" else 1):
-                raise ConfigError(f"--{name.replace('_', '-')} {value}: must be >= {0 if name == 'num_env_runners' else 1}")
-        if self.num_cpus is not None and self.num_cpus < 1:
-            raise ConfigError(f"--num-cpus {self.num_cpus}: must be >= 1")
+        check_choice("--algo", self.algo, ALGOS)
+        check_int("--num-env-runners", self.num_env_runners, 0)
+        check_int("--iterations", self.iterations, 1)
+        check_int("--checkpoint-every", self.checkpoint_every, 1)
+        check_int("--seed", self.seed)
+        if self.num_cpus is not None:
+            check_int("--num-cpus", self.num_cpus, 1)
 
     @property
     def run_name(self) -> str:
@@ -113,15 +113,9 @@ def load_hyperparameters(path: str | None) -> dict[str, dict[str, Any]]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"--config {path!r}: expected a mapping of sections, got {type(data).__name__}")
+    check_known_keys(f"--config {path!r} section", data, (*SECTIONS, "env_config"))
     for section, values in data.items():
-        if section not in (*SECTIONS, "env_config"):
-            import difflib
-
-            close = difflib.get_close_matches(str(section), [*SECTIONS, "env_config"], n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"--config {path!r}: unknown section {section!r}{hint}; sections: {[*SECTIONS, 'env_config']}")
-        if not isinstance(values, dict):
-            raise ConfigError(f"--config {path!r}: section {section!r} must be a mapping, got {values!r}")
+        check_mapping(f"--config {path!r}: section {section!r}", values)
     return data
 
 
@@ -178,15 +172,16 @@ class LearningCurve:
     """The learning curve of a run, rewritten after every iteration (readable mid-run), in two layouts.
 
     ``<run>/learning_curve.parquet``: one row per iteration (see the module docstring).
-    ``<run>/training/<algo>-seed<seed>/{learning.parquet,run.json}``: the benchmark result layout
-    (``iroko_gym.bench.storage``), so ``benchmark.py plot <results-dir>/<run>`` draws the curve.
+    ``<run>/training/<algo>-seed<seed>/{learning.parquet,run.json}``: the benchmark result layout,
+    written by its :class:`~iroko_gym.bench.storage.ResultStore`, so ``benchmark.py plot
+    <results-dir>/<run>`` draws the curve.
     """
 
     def __init__(self, cfg: RunConfig, topo: str, transport: str) -> None:
         self.path = cfg.run_dir / "learning_curve.parquet"
-        model_id = f"{cfg.algo}-seed{cfg.seed}"
-        self.bench_dir = cfg.run_dir / "training" / model_id
-        self.spec = {"model_id": model_id, "agent": cfg.algo, "env": cfg.env, "topo": topo, "transport": transport,
+        self.store = ResultStore(cfg.run_dir)
+        self.model_id = f"{cfg.algo}-seed{cfg.seed}"
+        self.spec = {"model_id": self.model_id, "agent": cfg.algo, "env": cfg.env, "topo": topo, "transport": transport,
                      "seed": cfg.seed}
         self.rows: list[dict[str, Any]] = []
         if cfg.resume and self.path.exists():
@@ -207,7 +202,7 @@ class LearningCurve:
         finished = frame[frame["return_mean"].notna()]
         bench = pd.DataFrame({"env_steps": finished["step"], "return": finished["return_mean"],
                               "iteration": finished["iteration"]})
-        write_parquet(self.bench_dir / "learning.parquet", bench)
+        self.store.write_learning(self.model_id, bench)
         self._status(RUNNING)
 
     def finish(self) -> None:
@@ -215,7 +210,7 @@ class LearningCurve:
             self._status(COMPLETED)
 
     def _status(self, status: str) -> None:
-        write_json(self.bench_dir / "run.json", {"status": status, "spec": self.spec})
+        self.store.write_training_meta(self.model_id, {"status": status, "spec": self.spec})
 
 
 def curve_labels(env_id: str, env_config: dict[str, Any]) -> tuple[str, str]:
@@ -280,10 +275,8 @@ def train(cfg: RunConfig) -> list[dict[str, Any]]:
         raise ConfigError(f"--resume: no checkpoint in {ckpt}")
     if not cfg.resume and has_ckpt:
         raise ConfigError(f"a checkpoint exists in {ckpt}: pass --resume to continue it, or choose another --checkpoint-dir/--run")
-    cfg.run_dir.mkdir(parents=True, exist_ok=True)
-    (cfg.run_dir / "run.json").write_text(json.dumps(
-        {"run": dataclasses.asdict(cfg), "hyperparameters": hyper, "env_config": env_config, "ray": ray.__version__},
-        indent=2, default=str))
+    write_json(cfg.run_dir / "run.json",
+               {"run": dataclasses.asdict(cfg), "hyperparameters": hyper, "env_config": env_config, "ray": ray.__version__})
     curve = LearningCurve(cfg, *curve_labels(cfg.env, env_config))
     algo_config = build_algo_config(cfg, hyper, env_config)
 

@@ -1,10 +1,11 @@
-"""Shared test setup: emulation tests need root + Mininet and must leave the machine as found."""
+"""Shared test setup: emulation tests need root + Mininet and must leave the machine as found; the built iroko-tm."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +72,13 @@ def _machine_left_as_found(request: pytest.FixtureRequest, monkeypatch: pytest.M
         pytest.fail(f"test left behind links {links}, netns {new_netns}, records {[str(r) for r in records]}")
     if removed:
         pytest.fail(f"test removed links it did not create: {removed}")
+
+
+@pytest.fixture(scope="session")
+def tm_binary() -> Path:
+    """Build iroko-tm (incrementally) and return its path; a failed build fails the test."""
+    tm_dir = Path(__file__).resolve().parents[1] / "traffic_managers"
+    build = subprocess.run(["make", "-C", str(tm_dir)], capture_output=True, text=True)
+    if build.returncode != 0:
+        pytest.fail(f"make -C traffic_managers failed:\n{build.stdout}\n{build.stderr}")
+    return tm_dir / "iroko-tm"

@@ -28,6 +28,7 @@ import numpy as np
 from iroko_gym.dc.agents import AGENTS as DC_AGENTS
 from iroko_gym.errors import ConfigError
 from iroko_gym.topologies.base import Topology
+from iroko_gym.validate import did_you_mean
 
 Agent = Callable[[np.ndarray], np.ndarray]
 
@@ -118,5 +119,5 @@ def make_agent(name: str, env: Any, model_path: str | None = None) -> Agent:
     if name == "tcp" or name.startswith("tcp-"):
         return DC_AGENTS["max"](env)
     if name not in DC_AGENTS:
-        raise ConfigError(f"unknown agent {name!r}")
+        raise ConfigError(f"unknown agent {name!r}{did_you_mean(name, [*DC_AGENTS, 'aimd', 'ppo', 'tcp'])}")
     return DC_AGENTS[name](env)

@@ -4,6 +4,10 @@ Each field's ``metadata["help"]`` is its flag's help text; :func:`add_arguments`
 dataclass into argparse flags and :func:`config_from_args` back, so the CLI and the stored
 ``config.json`` of a result directory say exactly the same thing.  Comma-separated flags become
 tuples.  ``--quick`` replaces the budget fields by :data:`QUICK` before validation.
+
+PPO's hyperparameters have the names of :class:`iroko_gym.remote.config.PPOConfig` (the one
+learner of the project): a field ``ppo_<name>`` (flag ``--ppo-<name>``) sets ``<name>`` of
+:data:`PPO_DEFAULTS`; ``ppo_steps`` is the training budget, not a learner parameter.
 """
 
 from __future__ import annotations
@@ -15,8 +19,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iroko_gym.errors import ConfigError
+from iroko_gym.remote.config import PPOConfig
+from iroko_gym.validate import check_bool, check_int, check_real
 
 CC_AGENT_PREFIX = "tcp-"
+
+#: The suite's PPO (CleanRL's continuous-action defaults, scaled down to minutes of real-time
+#: training; no KL early stop).  The grid's ``ppo_*`` fields replace the fields of the same name.
+PPO_DEFAULTS = PPOConfig(hidden_sizes=(64, 64), activation="tanh", learning_rate=3e-4, rollout_steps=100, epochs=4,
+                         minibatch_size=25, gamma=0.95, gae_lambda=0.9, clip_coef=0.2, entropy_coef=0.0, value_coef=0.5,
+                         max_grad_norm=0.5, target_kl=None, init_log_std=-0.5)
 
 
 def _f(default: Any, help: str) -> Any:
@@ -48,8 +60,9 @@ class BenchConfig:
     size_bytes: int = _f(200_000, "flow size of the 'fixed' workload")
     reward: str = _f("step", "reward spec of the env (see docs/rewards.md)")
     ppo_steps: int = _f(3000, "PPO training env steps per (topology, transport, seed)")
-    ppo_rollout: int = _f(100, "PPO env steps per update")
-    ppo_lr: float = _f(3e-4, "PPO learning rate")
+    ppo_rollout_steps: int = _f(PPO_DEFAULTS.rollout_steps, "PPO env steps per update")
+    ppo_minibatch_size: int = _f(PPO_DEFAULTS.minibatch_size, "PPO minibatch size (steps)")
+    ppo_learning_rate: float = _f(PPO_DEFAULTS.learning_rate, "PPO learning rate")
     load_model: str = _f("", "evaluate this saved PPO model instead of training one")
     resume: bool = _f(False, "skip runs already completed in --out")
     quick: bool = _f(False, "tiny preset that finishes in a few minutes (what CI runs)")
@@ -57,16 +70,24 @@ class BenchConfig:
     cache: bool = _f(False, "also run the cache benchmark quick grid into <out>/cache")
 
     def __post_init__(self) -> None:
-        for name in ("seeds", "episodes", "steps", "ppo_steps", "ppo_rollout"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')}={value!r}: must be an integer >= 1")
+        for name in ("seeds", "episodes", "steps", "ppo_steps"):
+            check_int(_flag(name), getattr(self, name), 1)
+        for name in ("resume", "quick", "plot", "cache"):
+            check_bool(_flag(name), getattr(self, name))
         for name in ("agents", "topo", "patterns", "transports"):
             if not getattr(self, name):
-                raise ConfigError(f"--{name.replace('_', '-')} is empty: give at least one name")
-        if not 0 < self.offered_load <= 1:
-            raise ConfigError(f"--offered-load={self.offered_load}: must be in (0, 1]")
+                raise ConfigError(f"{_flag(name)} is empty: give at least one name")
+        check_real("--offered-load", self.offered_load, high=1.0, positive=True)
+        self.ppo_params(0)  # PPOConfig checks the ppo_* values now, before any run
         self.params_for("")  # parses --topo-params now, so a bad JSON fails before any run
+
+    def ppo_params(self, seed: int) -> PPOConfig:
+        """The learner's parameters: :data:`PPO_DEFAULTS` with this grid's ``ppo_*`` fields and ``seed``."""
+        given = {name: getattr(self, f"ppo_{name}") for name in _PPO_FIELDS}
+        try:
+            return dataclasses.replace(PPO_DEFAULTS, seed=seed, **given)
+        except (ConfigError, TypeError) as exc:
+            raise ConfigError(f"PPO parameters (--ppo-<name> sets PPOConfig.<name>): {exc}") from exc
 
     @property
     def topology_params(self) -> dict[str, Any]:
@@ -103,20 +124,53 @@ class BenchConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
 
+#: Fields that do not change what a run measures: ``--resume`` may change them.
+RESUMABLE_CHANGES = frozenset({"out", "resume", "quick", "plot", "cache"})
+
+
+def check_resumable(stored: dict[str, Any], config: BenchConfig) -> None:
+    """Refuse to resume a grid stored with ``stored`` under ``config`` if any field that shapes a run differs.
+
+    Resuming would otherwise mix runs of two grids in one result (the plots and the table read
+    every stored run).  ``--quick`` itself is free to change: the fields it sets are compared.
+    """
+    given = config.as_dict()
+    differ = []
+    for name in sorted((set(stored) | set(given)) - RESUMABLE_CHANGES):
+        if name not in given:
+            differ.append(f"{name} (stored {stored[name]!r}; no such field now)")
+        elif name not in stored:
+            differ.append(f"{_flag(name)} (not stored; now {given[name]!r})")
+        elif stored[name] != given[name]:
+            differ.append(f"{_flag(name)} (stored {stored[name]!r}, now {given[name]!r})")
+    if differ:
+        raise ConfigError(f"--resume into {config.out}: its grid was run with another config, so the runs would mix; "
+                          f"differs: {'; '.join(differ)}. Give the stored values ({config.out}/config.json) to resume, "
+                          "or a new --out for the new grid")
+
+
 #: Budgets of ``--quick``: about 3 minutes on 2 cores with the default 6 agents on a dumbbell.
 #: 50 Mbit/s links at load 0.8 give a few dozen web-search flows per 4 s episode.
 QUICK: dict[str, Any] = {
     "patterns": ("incast", "hotspot"), "train_patterns": ("incast",), "seeds": 2, "episodes": 1, "steps": 40,
-    "capacity_mbps": 50.0, "offered_load": 0.8, "ppo_steps": 160, "ppo_rollout": 40,
+    "capacity_mbps": 50.0, "offered_load": 0.8, "ppo_steps": 160, "ppo_rollout_steps": 40, "ppo_minibatch_size": 10,
 }
 
+#: PPOConfig fields the grid sets: every ``<name>`` with a ``ppo_<name>`` field in BenchConfig.
+_PPO_FIELDS = tuple(f.name[len("ppo_"):] for f in dataclasses.fields(BenchConfig)
+                    if f.name.startswith("ppo_") and f.name[len("ppo_"):] in {p.name for p in dataclasses.fields(PPOConfig)})
+
 _TUPLE_FIELDS = {f.name for f in dataclasses.fields(BenchConfig) if f.type == "tuple[str, ...]"}
+
+
+def _flag(name: str) -> str:
+    return "--load" if name == "load_model" else "--" + name.replace("_", "-")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """One ``--flag`` per field of :class:`BenchConfig` (``--load`` is ``load_model``)."""
     for f in dataclasses.fields(BenchConfig):
-        flag = "--load" if f.name == "load_model" else "--" + f.name.replace("_", "-")
+        flag = _flag(f.name)
         shown = ",".join(f.default) if isinstance(f.default, tuple) else f.default
         text = f"{f.metadata['help']} (default: {shown})"
         if f.name == "quick":

@@ -12,6 +12,7 @@ from typing import Any
 
 from iroko_gym.bench.config import CC_AGENT_PREFIX, BenchConfig
 from iroko_gym.errors import ConfigError
+from iroko_gym.validate import did_you_mean
 
 BASE_AGENTS = ("tcp", "max", "fair", "random", "aimd", "ppo")
 
@@ -63,7 +64,8 @@ def agent_cc(agent: str, default_cc: str) -> str:
 def check_agents(agents: tuple[str, ...]) -> None:
     for agent in agents:
         if agent not in BASE_AGENTS and not (agent.startswith(CC_AGENT_PREFIX) and len(agent) > len(CC_AGENT_PREFIX)):
-            raise ConfigError(f"unknown agent {agent!r}; known: {list(BASE_AGENTS)} and tcp-<congestion control>")
+            raise ConfigError(f"unknown agent {agent!r}{did_you_mean(agent, BASE_AGENTS)}; "
+                              f"known: {list(BASE_AGENTS)} and tcp-<congestion control>")
     dupes = sorted({a for a in agents if agents.count(a) > 1})
     if dupes:
         raise ConfigError(f"agents {dupes} listed twice")

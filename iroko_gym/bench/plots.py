@@ -10,6 +10,9 @@
 
 and ``<out>/summary.md``, ``<out>/summary.csv`` (per agent x pattern, mean ± 95 % CI over seeds)
 and ``<out>/runs.csv`` (the per-run metrics they aggregate).
+
+Figures are :class:`matplotlib.figure.Figure` objects drawn without pyplot (:func:`subplots`), so
+drawing needs no display, picks no GUI backend and leaves the caller's pyplot state alone.
 """
 
 from __future__ import annotations
@@ -18,10 +21,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -35,12 +34,17 @@ SIZE_BUCKETS = ((0, 100e3, "<100 kB"), (100e3, 1e6, "100 kB-1 MB"), (1e6, 10e6, 
 MARKERS = "osD^v<>pXh*"
 
 
+def subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], **kwargs: Any) -> tuple[Any, Any]:
+    """``(figure, axes)`` like ``pyplot.subplots``, but a standalone Figure: no backend, no global state."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
+
+
 def _save(fig: Any, directory: Path, name: str) -> list[Path]:
     fig.tight_layout()
-    try:
-        return [save_figure(fig, directory / f"{name}.{ext}") for ext in FORMATS]
-    finally:
-        plt.close(fig)
+    return [save_figure(fig, directory / f"{name}.{ext}") for ext in FORMATS]
 
 
 def save_figure(fig: Any, path: Path) -> Path:
@@ -55,7 +59,9 @@ def _empty(ax: Any, message: str) -> None:
 
 
 def _colours(agents: Sequence[str]) -> dict[str, Any]:
-    cmap = plt.get_cmap("tab10")
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
     return {a: cmap(i % 10) for i, a in enumerate(agents)}
 
 
@@ -66,7 +72,7 @@ def _smooth(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def plot_timeseries(steps: pd.DataFrame, agents: Sequence[str], colours: dict[str, Any], out: Path) -> list[Path]:
-    fig, axes = plt.subplots(3, 1, figsize=(8, 8), sharex=True)
+    fig, axes = subplots(3, 1, figsize=(8, 8), sharex=True)
     panels = (("reward", "reward"), ("queue", "queue (kB): mean of ports —, max - -"), ("utilisation", "utilisation"))
     if steps.empty:
         for ax in axes:
@@ -93,7 +99,7 @@ def plot_timeseries(steps: pd.DataFrame, agents: Sequence[str], colours: dict[st
 
 def plot_fct(flows: pd.DataFrame, agents: Sequence[str], colours: dict[str, Any], out: Path) -> list[Path]:
     done = flows[np.isfinite(flows["fct_s"])] if not flows.empty else flows
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = subplots(figsize=(7, 4.5))
     if done.empty:
         _empty(ax, "no completed flows")
     for agent in agents:
@@ -108,7 +114,7 @@ def plot_fct(flows: pd.DataFrame, agents: Sequence[str], colours: dict[str, Any]
         ax.legend(fontsize=8)
     paths = _save(fig, out, "fct_cdf")
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = subplots(1, 2, figsize=(10, 4))
     sized = done[np.isfinite(done["slowdown"])] if not done.empty else done
     if sized.empty:
         for ax in axes:
@@ -136,7 +142,7 @@ def plot_fct(flows: pd.DataFrame, agents: Sequence[str], colours: dict[str, Any]
 
 
 def plot_util_vs_queue(per_run: pd.DataFrame, agents: Sequence[str], colours: dict[str, Any], out: Path) -> list[Path]:
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = subplots(figsize=(7, 5))
     if per_run.empty:
         _empty(ax, "no completed runs")
         return _save(fig, out, "util_vs_queue")
@@ -157,7 +163,7 @@ def plot_util_vs_queue(per_run: pd.DataFrame, agents: Sequence[str], colours: di
 
 
 def plot_drops(per_run: pd.DataFrame, agents: Sequence[str], colours: dict[str, Any], out: Path) -> list[Path]:
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = subplots(1, 2, figsize=(10, 4))
     for ax, column, title in zip(axes, ("drops", "overlimits"), ("drops / episode", "overlimits / episode")):
         if per_run.empty:
             _empty(ax, "no completed runs")
@@ -173,7 +179,7 @@ def plot_drops(per_run: pd.DataFrame, agents: Sequence[str], colours: dict[str, 
 
 
 def plot_learning(learning: pd.DataFrame, out: Path) -> list[Path]:
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = subplots(figsize=(7, 4.5))
     if learning.empty:
         _empty(ax, "no PPO training in this result")
         return _save(fig, out, "learning_curve")

@@ -6,12 +6,14 @@ one PPO.  This module collects the rollouts, saves and loads models, and evaluat
 policy is a Gaussian over unbounded ``u``; the env receives ``low + (high - low) * sigmoid(u)``
 (the squash is treated as part of the environment, so log-probabilities are those of ``u``).
 Evaluation uses the mean action.  Training runs on the real emulated network, in real time.
+The hyperparameters are a :class:`iroko_gym.remote.config.PPOConfig` (the suite's defaults are
+:data:`iroko_gym.bench.config.PPO_DEFAULTS`).  Training and evaluation run torch on one thread:
+the emulated network's collectors and traffic need the other cores.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,42 +22,16 @@ import torch
 from gymnasium import spaces
 
 from iroko_gym.atomic import atomic_write
+from iroko_gym.bench.config import PPO_DEFAULTS
 from iroko_gym.errors import ConfigError
 from iroko_gym.remote import config as learner_config
 from iroko_gym.remote.networks import ActorCritic
 from iroko_gym.remote.ppo import PPO
 from iroko_gym.remote.trajectory import TrajectoryData
 
-torch.set_num_threads(1)
 
-_INIT_LOG_STD = -0.5
-
-
-@dataclass(frozen=True)
-class PPOConfig:
-    """Hyperparameters (defaults as in CleanRL's continuous-action PPO, scaled down)."""
-
-    total_steps: int = 3000
-    rollout: int = 100
-    lr: float = 3e-4
-    gamma: float = 0.95
-    gae_lambda: float = 0.9
-    epochs: int = 4
-    minibatches: int = 4
-    clip: float = 0.2
-    vf_coef: float = 0.5
-    ent_coef: float = 0.0
-    max_grad_norm: float = 0.5
-    hidden: int = 64
-
-    def learner(self, seed: int) -> learner_config.PPOConfig:
-        """The remote learner's configuration for these hyperparameters (no KL early stop)."""
-        return learner_config.PPOConfig(
-            hidden_sizes=(self.hidden, self.hidden), activation="tanh", learning_rate=self.lr,
-            rollout_steps=self.rollout, epochs=self.epochs, minibatch_size=max(self.rollout // self.minibatches, 1),
-            gamma=self.gamma, gae_lambda=self.gae_lambda, clip_coef=self.clip, entropy_coef=self.ent_coef,
-            value_coef=self.vf_coef, max_grad_norm=self.max_grad_norm, target_kl=None, init_log_std=_INIT_LOG_STD,
-            seed=seed)
+def _one_thread() -> None:
+    torch.set_num_threads(1)
 
 
 def _action_spec(low: np.ndarray, high: np.ndarray) -> learner_config.ActionSpec:
@@ -88,6 +64,7 @@ def save_model(model: ActorCritic, path: Path, low: np.ndarray, high: np.ndarray
 
 def load_policy(path: str | Path, obs_space: spaces.Box, act_space: spaces.Box) -> PPOPolicy:
     """A saved model as a policy for envs with these spaces (shapes must match)."""
+    _one_thread()
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError) as exc:
@@ -98,7 +75,8 @@ def load_policy(path: str | Path, obs_space: spaces.Box, act_space: spaces.Box) 
         raise ConfigError(f"PPO model {str(path)!r} has (obs, action) sizes {have}, this env needs {want}: "
                           "it was trained on another topology or state model")
     low, high = np.asarray(act_space.low), np.asarray(act_space.high)
-    model = ActorCritic(have[0], _action_spec(low, high), tuple(payload["hidden"]), "tanh", _INIT_LOG_STD)
+    model = ActorCritic(have[0], _action_spec(low, high), tuple(payload["hidden"]), PPO_DEFAULTS.activation,
+                        PPO_DEFAULTS.init_log_std)
     model.load_state_dict(payload["state_dict"])
     return PPOPolicy(model, low, high)
 
@@ -132,21 +110,24 @@ class _Segment:
         return traj
 
 
-def train(env: Any, cfg: PPOConfig, reset_options: Sequence[dict[str, Any]], seed: int,
+def train(env: Any, params: learner_config.PPOConfig, total_steps: int, reset_options: Sequence[dict[str, Any]],
           on_step: Callable[[int], None] = lambda n: None) -> tuple[ActorCritic, list[dict[str, Any]]]:
-    """Train on ``env`` for ``cfg.total_steps``, cycling episodes through ``reset_options``.
+    """Train on ``env`` for ``total_steps`` env steps, cycling episodes through ``reset_options``.
 
-    Returns the model and one learning-curve row per finished episode (env steps so far,
-    return, pattern).  ``on_step(n)`` is called after every env step (progress bars).
+    An update every ``params.rollout_steps`` steps; ``params.seed`` seeds torch, the learner and
+    the episodes.  Returns the model and one learning-curve row per finished episode (env steps
+    so far, return, pattern).  ``on_step(n)`` is called after every env step (progress bars).
     """
+    _one_thread()
+    seed = params.seed
     torch.manual_seed(seed)
     low, high = np.asarray(env.action_space.low), np.asarray(env.action_space.high)
-    learner = PPO(cfg.learner(seed), int(env.observation_space.shape[0]), _action_spec(low, high))
+    learner = PPO(params, int(env.observation_space.shape[0]), _action_spec(low, high))
     curve: list[dict[str, Any]] = []
     episode, ep_return, ep_len, collected = 0, 0.0, 0, 0
     segment = _Segment()
     obs, _ = env.reset(seed=seed * 100_000, options=dict(reset_options[0]))
-    for step in range(1, cfg.total_steps + 1):
+    for step in range(1, total_steps + 1):
         with torch.no_grad():
             dist = learner.net.distribution(torch.as_tensor(obs, dtype=torch.float32)[None])
             u = dist.sample()
@@ -159,7 +140,7 @@ def train(env: Any, cfg: PPOConfig, reset_options: Sequence[dict[str, Any]], see
         collected += 1
         on_step(1)
         episode_over = terminated or truncated
-        rollout_over = collected == cfg.rollout or step == cfg.total_steps
+        rollout_over = collected == params.rollout_steps or step == total_steps
         if episode_over or rollout_over:
             learner.ingest(segment.close(bool(terminated), next_obs))
         if episode_over:

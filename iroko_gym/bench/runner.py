@@ -3,7 +3,7 @@
 One env per run (a fresh emulated network, closed in ``finally``), so a run that crashes cannot
 disturb the next one.  A failed run is recorded with its error and traceback and the grid goes
 on; Ctrl-C records the current run as failed ("interrupted") and stops.  ``--resume`` skips
-runs whose ``run.json`` says completed.
+runs whose ``run.json`` says completed, and refuses a result stored with another grid config.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pandas as pd
 
 import iroko_gym  # noqa: F401  (registers the env ids)
 from iroko_gym.bench.agents import make_agent
-from iroko_gym.bench.config import BenchConfig
+from iroko_gym.bench.config import BenchConfig, check_resumable
 from iroko_gym.bench.grid import RunSpec, TrainSpec, expand_grid, training_jobs
 from iroko_gym.bench.progress import Progress
 from iroko_gym.bench.storage import (
@@ -169,27 +169,26 @@ def run_one(spec: RunSpec, config: BenchConfig, store: ResultStore, progress: Pr
 def train_one(spec: TrainSpec, config: BenchConfig, store: ResultStore, progress: Progress,
               network_factory: NetworkFactory | None = None) -> str:
     """Train and store one PPO model (model.pt, learning.parquet, run.json)."""
-    from iroko_gym.bench.ppo import PPOConfig, save_model, train
+    from iroko_gym.bench.ppo import save_model, train
 
     directory = store.training_dir(spec.model_id)
-    ppo = PPOConfig(total_steps=config.ppo_steps, rollout=config.ppo_rollout, lr=config.ppo_lr)
+    params = config.ppo_params(spec.seed)
     meta = _base_meta({**dataclasses.asdict(spec), "model_id": spec.model_id, "agent": "ppo",
                        "patterns": list(config.train_patterns)}, config)
-    meta["ppo"] = dataclasses.asdict(ppo)
+    meta["ppo"] = {"total_steps": config.ppo_steps, "params": dataclasses.asdict(params)}
     write_json(directory / "run.json", meta)
-    progress.start_run(f"train {spec.model_id}", ppo.total_steps)
+    progress.start_run(f"train {spec.model_id}", config.ppo_steps)
     curve: list[dict[str, Any]] = []
 
     def save() -> None:
-        write_parquet(directory / "learning.parquet",
-                      pd.DataFrame(curve, columns=["episode", "env_steps", "return", "length", "pattern"]))
+        store.write_learning(spec.model_id, pd.DataFrame(curve, columns=["episode", "env_steps", "return", "length", "pattern"]))
 
     with _stored_job(directory, meta, progress, save) as envs:
         env = make_env(config, spec.topo, config.train_patterns[0], spec.transport, spec.cc, True,
                        directory / "traffic", network_factory)
         envs.append(env)
         options = [{"pattern": p, "pattern_params": config.pattern_params()} for p in config.train_patterns]
-        model, trained = train(env, ppo, options, spec.seed, progress.step)
+        model, trained = train(env, params, config.ppo_steps, options, progress.step)
         curve.extend(trained)
         space: Any = env.action_space
         dc: Any = env.unwrapped
@@ -201,6 +200,9 @@ def train_one(spec: TrainSpec, config: BenchConfig, store: ResultStore, progress
 def run_grid(config: BenchConfig, network_factory: NetworkFactory | None = None, stream: TextIO = sys.stderr) -> dict[str, int]:
     """Run (or resume) the whole grid; returns how many runs completed, failed and were skipped."""
     store = ResultStore(config.out)
+    stored = store.stored_config() if config.resume else None
+    if stored is not None:
+        check_resumable(stored, config)
     store.write_config(config.as_dict())
     trainings = training_jobs(config)
     runs = expand_grid(config)

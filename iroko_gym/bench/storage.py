@@ -7,7 +7,9 @@
                                         versions, host facts, env config, layout, episode summaries
     <out>/runs/<run_id>/steps.parquet   one row per step
     <out>/runs/<run_id>/flows.parquet   one row per flow
-    <out>/training/<model_id>/...       PPO: run.json, learning.parquet, model.pt
+    <out>/training/<model_id>/...       a trained agent: run.json, learning.parquet (env_steps, return,
+                                        ...), and for the suite's PPO model.pt; written by the runner
+                                        and by examples/run_ray.py through ResultStore
     <out>/plots/, <out>/summary.{md,csv} drawn from the files above only
 
 Every file is written to a temporary name in its directory and renamed into place, so a crash
@@ -28,6 +30,7 @@ from typing import Any
 import pandas as pd
 
 from iroko_gym.atomic import atomic_write, atomic_write_text
+from iroko_gym.errors import ConfigError
 
 COMPLETED, FAILED, RUNNING = "completed", "failed", "running"
 
@@ -113,6 +116,19 @@ class ResultStore:
     def read_config(self) -> dict[str, Any]:
         return read_json(self.root / "config.json")
 
+    def stored_config(self) -> dict[str, Any] | None:
+        """The stored grid config, or None if there is none yet; an unreadable one is a ConfigError."""
+        path = self.root / "config.json"
+        if not path.exists():
+            return None
+        try:
+            config = read_json(path)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc}; move it away or choose a new result directory") from exc
+        if not isinstance(config, dict):
+            raise ConfigError(f"{path} is not a JSON object: move it away or choose a new result directory")
+        return config
+
     def runs(self, status: str | None = COMPLETED) -> list[dict[str, Any]]:
         """``run.json`` of every run (with ``status``), sorted by run id."""
         out = []
@@ -140,6 +156,17 @@ class ResultStore:
     def flows(self) -> pd.DataFrame:
         """Flows of every completed run, with the run's spec columns added."""
         return self._concat("runs", "flows.parquet", self.runs())
+
+    def write_learning(self, model_id: str, curve: pd.DataFrame) -> Path:
+        """Store the learning curve of a training job (needs ``env_steps`` and ``return`` columns)."""
+        missing = {"env_steps", "return"} - set(curve.columns)
+        if missing:
+            raise ConfigError(f"learning curve of {model_id!r} lacks columns {sorted(missing)}")
+        return write_parquet(self.training_dir(model_id) / "learning.parquet", curve)
+
+    def write_training_meta(self, model_id: str, meta: dict[str, Any]) -> Path:
+        """Store ``run.json`` of a training job (``status`` and ``spec`` with topo, transport, seed)."""
+        return write_json(self.training_dir(model_id) / "run.json", meta)
 
     def learning(self) -> pd.DataFrame:
         """Learning curves (one row per training episode) of every completed PPO training."""

@@ -2,18 +2,17 @@
 
 Each test gets two fresh namespaces joined by one veth pair, named with a random
 ``itm<hex>`` prefix; the fixture finalizer stops every traffic manager the test started
-(they pin the namespaces) and deletes exactly those namespaces, pass or fail.
+(they pin the namespaces) and deletes exactly those namespaces, pass or fail.  Namespaces and
+the UDP measurement come from ``perf.netns``, which ``perf/traffic_manager.py`` measures with too.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import secrets
 import signal
 import subprocess
-import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,42 +23,20 @@ from pyroute2 import NetNS
 
 from iroko_gym.dc.traffic_manager import TrafficManager
 from iroko_gym.errors import EmulationError
+from perf.netns import join, namespaces, udp_wire_bps
+
+log = logging.getLogger(__name__)
 
 pytestmark = [
     pytest.mark.emulation,
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces, qdiscs)"),
 ]
 
-REPO = Path(__file__).resolve().parents[2]
-TM_DIR = REPO / "traffic_managers"
-UDP_PORT = 9999
-UDP_PAYLOAD = 1400
-UDP_WIRE_BYTES = UDP_PAYLOAD + 8 + 20 + 14  # UDP + IPv4 + Ethernet headers, as htb counts
-
-
-@pytest.fixture(scope="module")
-def tm_binary() -> Path:
-    """Build iroko-tm (incrementally); a failed build fails the test."""
-    build = subprocess.run(["make", "-C", str(TM_DIR)], capture_output=True, text=True)
-    if build.returncode != 0:
-        pytest.fail(f"make -C traffic_managers failed:\n{build.stdout}\n{build.stderr}")
-    return TM_DIR / "iroko-tm"
-
-
-def ip(*args: str) -> None:
-    """Run ``ip`` and fail with its stderr (not just the exit code) if it fails."""
-    result = subprocess.run(["ip", *args], capture_output=True, text=True)
-    if result.returncode != 0:
-        command = " ".join(["ip", *args])
-        raise RuntimeError(f"{command} exited {result.returncode}: {result.stderr.strip()}")
-
-
 @dataclass
 class NetPair:
     """Two namespaces a and b joined by veth a0 <-> b0, plus what the test started."""
 
     prefix: str
-    namespaces: list[str] = field(default_factory=list)
     managers: list[TrafficManager] = field(default_factory=list)
     processes: list[subprocess.Popen[str]] = field(default_factory=list)
 
@@ -96,31 +73,21 @@ class NetPair:
 def net(tm_binary: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[NetPair]:
     monkeypatch.setenv("IROKO_TM", str(tm_binary))
     pair = NetPair(prefix=f"itm{secrets.token_hex(2)}")
-    try:
-        for name in pair.ns:
-            ip("netns", "add", name)
-            pair.namespaces.append(name)
-        a, b = pair.ns
-        ip("link", "add", pair.ifname[0], "netns", a, "type", "veth",
-           "peer", "name", pair.ifname[1], "netns", b)
-        for name, ifname, addr in zip(pair.ns, pair.ifname, pair.addr):
-            ip("-n", name, "addr", "add", f"{addr}/24", "dev", ifname)
-            ip("-n", name, "link", "set", ifname, "up")
-            ip("-n", name, "link", "set", "lo", "up")
-        yield pair
-    finally:
-        # Managers and helpers first: their sockets keep the namespaces alive.
-        for tm in pair.managers:
-            try:
-                tm.close()
-            except EmulationError:
-                pass  # the test already checked what it needed; teardown must go on
-        for proc in pair.processes:
-            if proc.poll() is None:
-                proc.kill()
-            proc.communicate()
-        for name in pair.namespaces:
-            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    with namespaces(pair.ns):
+        try:
+            join(pair.ns, pair.ifname, pair.addr)
+            yield pair
+        finally:
+            # Managers and helpers before the namespaces: their sockets keep the namespaces alive.
+            for tm in pair.managers:
+                try:
+                    tm.close()
+                except EmulationError as exc:  # the test already checked what it needed; teardown goes on
+                    log.warning("closing traffic manager pid %s in teardown: %s", tm.pid, exc)
+            for proc in pair.processes:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.communicate()
 
 
 def htb_state(ns: str, ifname: str) -> dict[str, object]:
@@ -270,64 +237,9 @@ def test_missing_interface_exits_1_and_rolls_back(net: NetPair, tm_binary: Path)
     assert htb_state(net.ns[0], net.ifname[0])["kind"] != "htb"  # first target undone
 
 
-RECEIVER = textwrap.dedent(
-    """
-    import json, socket, sys, time
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("0.0.0.0", int(sys.argv[1])))
-    s.settimeout(5.0)
-    print("listening", flush=True)
-    arrivals = []
-    try:
-        while True:
-            s.recv(65536)
-            arrivals.append(time.monotonic())
-            s.settimeout(0.5)
-    except socket.timeout:
-        pass
-    print(json.dumps(arrivals), flush=True)
-    """
-)
-
-SENDER = textwrap.dedent(
-    """
-    import socket, sys, time
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    dst, port, size, duration = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-    payload = b"x" * size
-    end = time.monotonic() + duration
-    while time.monotonic() < end:
-        try:
-            s.sendto(payload, (dst, port))
-        except OSError:
-            pass  # queue full: keep offering more than the rate
-    """
-)
-
-
-def measure_udp_bps(net: NetPair, duration_s: float = 2.5, warmup_s: float = 0.5) -> float:
-    """Blast UDP from a to b for ``duration_s``; return the wire rate b saw after warm-up."""
-    receiver = net.popen(
-        ["ip", "netns", "exec", net.ns[1], sys.executable, "-c", RECEIVER, str(UDP_PORT)]
-    )
-    assert receiver.stdout is not None
-    assert receiver.stdout.readline().strip() == "listening"
-    sender = net.popen(
-        ["ip", "netns", "exec", net.ns[0], sys.executable, "-c", SENDER,
-         net.addr[1], str(UDP_PORT), str(UDP_PAYLOAD), str(duration_s)]
-    )
-    sender.communicate(timeout=duration_s + 10)
-    out, err = receiver.communicate(timeout=15)
-    arrivals = json.loads(out)
-    assert arrivals, f"no datagram arrived; receiver stderr: {err}"
-    window = [t for t in arrivals if t >= arrivals[0] + warmup_s]
-    assert len(window) > 10, f"only {len(window)} datagrams after warm-up"
-    return (len(window) - 1) * UDP_WIRE_BYTES * 8 / (window[-1] - window[0])
-
-
 @pytest.mark.parametrize("rate_bps", [10_000_000, 40_000_000])
 def test_udp_throughput_follows_the_class_rate(net: NetPair, rate_bps: int) -> None:
     tm = net.manager(10_000_000)
     tm.set_rates([rate_bps, 1_000_000_000])
-    measured = measure_udp_bps(net)
+    measured = udp_wire_bps(net.ns[0], net.ns[1], net.addr[1])
     assert measured == pytest.approx(rate_bps, rel=0.10)

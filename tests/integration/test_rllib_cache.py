@@ -69,7 +69,7 @@ def test_ppo_one_iteration_then_resume(tmp_path: Path) -> None:
     [
         (["--algo", "SAC", "--env", "Cache-v0"], "SAC needs continuous"),
         (["--env", "Cache-v0", "--topo", "dumbbell"], "only the DC envs have a topology"),
-        (["--algo", "DQN"], "choose one of"),
+        (["--algo", "DQN"], "--algo='DQN': must be one of"),
     ],
 )
 def test_bad_flags_fail_before_ray_starts(tmp_path: Path, args: list[str], message: str) -> None:

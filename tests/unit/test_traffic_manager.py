@@ -21,19 +21,6 @@ from iroko_gym.dc import traffic_manager
 from iroko_gym.dc.traffic_manager import TrafficManager, traffic_manager_binary
 from iroko_gym.errors import ActionError, ConfigError, DependencyError, EmulationError
 
-REPO = Path(__file__).resolve().parents[2]
-TM_DIR = REPO / "traffic_managers"
-
-
-@pytest.fixture(scope="session")
-def tm_binary() -> Path:
-    """Build iroko-tm (incrementally) and return its path; a failed build fails the test."""
-    build = subprocess.run(["make", "-C", str(TM_DIR)], capture_output=True, text=True)
-    if build.returncode != 0:
-        pytest.fail(f"make -C traffic_managers failed:\n{build.stdout}\n{build.stderr}")
-    return TM_DIR / "iroko-tm"
-
-
 def run_tm(binary: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(binary), *args], input=stdin, capture_output=True, text=True, timeout=10

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import re
 
 import pytest
 
 from iroko_gym.bench import cli
-from iroko_gym.bench.config import QUICK, BenchConfig, add_arguments, config_from_args
+from iroko_gym.bench.config import PPO_DEFAULTS, QUICK, BenchConfig, add_arguments, config_from_args
 from iroko_gym.bench.grid import expand_grid, training_jobs
 from iroko_gym.errors import ConfigError
+from iroko_gym.remote.config import PPOConfig
 
 
 def parse(*argv: str) -> BenchConfig:
@@ -78,3 +81,29 @@ def test_cli_without_subcommand_means_run(monkeypatch):
     monkeypatch.setattr(cli, "_run", lambda cfg: seen.setdefault("cfg", cfg) and 0)
     cli.main(["--quick", "--agents", "fair"])
     assert seen["cfg"].agents == ("fair",) and seen["cfg"].quick
+
+
+def test_ppo_flags_are_the_learners_own_names():
+    names = {f.name for f in dataclasses.fields(PPOConfig)}
+    ppo_fields = [f.name for f in dataclasses.fields(BenchConfig) if f.name.startswith("ppo_") and f.name != "ppo_steps"]
+    assert ppo_fields and all(name[len("ppo_"):] in names for name in ppo_fields)
+    cfg = parse("--ppo-learning-rate", "0.001", "--ppo-rollout-steps", "50", "--ppo-minibatch-size", "5")
+    params = cfg.ppo_params(seed=3)
+    assert (params.learning_rate, params.rollout_steps, params.minibatch_size, params.seed) == (0.001, 50, 5, 3)
+    assert dataclasses.replace(params, learning_rate=PPO_DEFAULTS.learning_rate, rollout_steps=PPO_DEFAULTS.rollout_steps,
+                               minibatch_size=PPO_DEFAULTS.minibatch_size, seed=0) == PPO_DEFAULTS
+    quick = parse("--quick").ppo_params(0)
+    assert (quick.rollout_steps, quick.minibatch_size) == (40, 10)  # rollout / 4, as before the rename
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize(("kwargs", "named"), [
+    ({"ppo_learning_rate": -1.0}, "learning_rate=-1.0"),
+    ({"ppo_minibatch_size": 0}, "minibatch_size=0"),
+    ({"seeds": True}, "--seeds=True"),
+    ({"resume": "no"}, "--resume='no'"),
+    ({"offered_load": float("nan")}, "--offered-load=nan"),
+])
+def test_bad_grid_values_name_the_field(kwargs, named):
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        BenchConfig(**kwargs)

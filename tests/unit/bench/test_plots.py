@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 from iroko_gym.bench.plots import FORMATS, PLOTS, draw_all
 
 from .conftest import AGENTS, PATTERNS, write_synthetic_result
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_every_plot_and_table_from_a_stored_result(tmp_path):
@@ -28,3 +35,23 @@ def test_plots_of_an_empty_result_still_exist(tmp_path):
     draw_all(tmp_path)
     assert all((tmp_path / "plots" / f"{name}.png").stat().st_size > 0 for name in PLOTS)
     assert (tmp_path / "summary.md").read_text().count("\n") == 2
+
+
+def test_importing_the_suite_changes_no_global_state():
+    """No backend chosen, no pyplot, no torch thread count set at import time (only when drawing/training)."""
+    probe = textwrap.dedent("""
+        import sys, matplotlib, torch
+        backend, threads = matplotlib.rcParams._get_backend_or_none(), torch.get_num_threads()
+        import iroko_gym.bench.cli, iroko_gym.bench.plots, iroko_gym.bench.ppo, iroko_gym.bench.runner
+        assert matplotlib.rcParams._get_backend_or_none() == backend, matplotlib.rcParams._get_backend_or_none()
+        assert "matplotlib.pyplot" not in sys.modules
+        assert torch.get_num_threads() == threads
+    """)
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_drawing_leaves_pyplot_alone(tmp_path):
+    write_synthetic_result(tmp_path, seeds=1, steps=3)
+    draw_all(tmp_path)
+    assert "matplotlib.pyplot" not in sys.modules or not sys.modules["matplotlib.pyplot"].get_fignums()

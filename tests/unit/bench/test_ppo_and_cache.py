@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 
@@ -11,8 +12,8 @@ import pytest
 
 import iroko_gym  # noqa: F401
 from iroko_gym.bench.cache import CacheBenchConfig, draw_cache, run_cache_grid
-from iroko_gym.bench.config import BenchConfig
-from iroko_gym.bench.ppo import PPOConfig, load_policy, save_model, train
+from iroko_gym.bench.config import PPO_DEFAULTS, BenchConfig
+from iroko_gym.bench.ppo import load_policy, save_model, train
 from iroko_gym.bench.runner import run_grid
 from iroko_gym.bench.storage import ResultStore
 from iroko_gym.dc.fake import FakeNetwork
@@ -22,8 +23,8 @@ from iroko_gym.errors import ConfigError
 def test_ppo_trains_saves_and_reloads(tmp_path):
     env = gym.make("dc-iroko-v0", network_factory=functools.partial(FakeNetwork, traffic_steps=None), max_steps=8)
     seen = []
-    model, curve = train(env, PPOConfig(total_steps=24, rollout=12), [{"pattern": "incast"}, {"pattern": "stride"}],
-                         seed=1, on_step=seen.append)
+    params = dataclasses.replace(PPO_DEFAULTS, rollout_steps=12, minibatch_size=3, seed=1)
+    model, curve = train(env, params, 24, [{"pattern": "incast"}, {"pattern": "stride"}], on_step=seen.append)
     assert len(seen) == 24 and [c["env_steps"] for c in curve] == [8, 16, 24]
     assert [c["pattern"] for c in curve] == ["incast", "stride", "incast"]
     path = save_model(model, tmp_path / "model.pt", env.action_space.low, env.action_space.high)
@@ -54,7 +55,7 @@ def test_cache_grid_table_and_plot(tmp_path):
 
 def test_grid_trains_ppo_then_evaluates_it_and_load_reuses_the_model(tmp_path, fake_factory):
     cfg = BenchConfig(out=str(tmp_path / "a"), agents=("ppo",), patterns=("incast", "hotspot"), train_patterns=("incast",),
-                      seeds=1, episodes=1, steps=5, workload="long", ppo_steps=12, ppo_rollout=6, plot=False)
+                      seeds=1, episodes=1, steps=5, workload="long", ppo_steps=12, ppo_rollout_steps=6, ppo_minibatch_size=1, plot=False)
     assert run_grid(cfg, fake_factory, stream=io.StringIO()) == {"completed": 3, "failed": 0, "skipped": 0}
     store = ResultStore(cfg.out)
     model = store.training_dir("ppo__dumbbell__tcp__s0") / "model.pt"

@@ -15,7 +15,7 @@ from iroko_gym.bench.config import BenchConfig
 from iroko_gym.bench.runner import Terminated, run_grid
 from iroko_gym.bench.storage import COMPLETED, FAILED, ResultStore, write_json, write_parquet
 from iroko_gym.dc.fake import FakeNetwork
-from iroko_gym.errors import EmulationError
+from iroko_gym.errors import ConfigError, EmulationError
 
 
 def test_parquet_and_json_round_trip_leave_no_temp_files(tmp_path):
@@ -106,3 +106,43 @@ def test_sigterm_records_the_run_as_failed_and_stops_the_grid(tmp_path):
     (meta,) = ResultStore(cfg.out).runs(status=None)
     assert meta["status"] == FAILED and meta["error"] == "terminated (SIGTERM)"
     assert signal.getsignal(signal.SIGTERM) is not None
+
+
+@pytest.mark.faults
+def test_resume_with_another_grid_config_is_refused_naming_the_fields(tmp_path, fake_factory):
+    cfg = _grid(tmp_path)
+    run_grid(cfg, fake_factory, stream=io.StringIO())
+    store = ResultStore(cfg.out)
+    stored = (store.root / "config.json").read_text()
+    runs_before = sorted(p.name for p in (store.root / "runs").iterdir())
+
+    changed = BenchConfig(**{**cfg.__dict__, "resume": True, "agents": ("tcp", "fair"), "seeds": 2, "steps": 6})
+    with pytest.raises(ConfigError) as err:
+        run_grid(changed, fake_factory, stream=io.StringIO())
+    message = str(err.value)
+    assert "--agents (stored ['tcp', 'fair', 'aimd'], now ['tcp', 'fair'])" in message
+    assert "--seeds (stored 1, now 2)" in message and "--steps (stored 5, now 6)" in message
+    assert "--episodes" not in message and "--plot" not in message
+    assert (store.root / "config.json").read_text() == stored  # nothing run, nothing rewritten
+    assert sorted(p.name for p in (store.root / "runs").iterdir()) == runs_before
+
+
+@pytest.mark.faults
+def test_resume_refuses_a_config_of_an_older_layout_and_an_unreadable_one(tmp_path, fake_factory):
+    cfg = _grid(tmp_path, resume=True)
+    old = {k: v for k, v in cfg.as_dict().items() if k != "ppo_rollout_steps"} | {"ppo_rollout": 100}
+    write_json(tmp_path / "res" / "config.json", old)
+    with pytest.raises(ConfigError, match=r"ppo_rollout \(stored 100; no such field now\).*--ppo-rollout-steps \(not stored"):
+        run_grid(cfg, fake_factory, stream=io.StringIO())
+    (tmp_path / "res" / "config.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="cannot read .*config.json"):
+        run_grid(cfg, fake_factory, stream=io.StringIO())
+
+
+def test_resume_may_change_plotting_and_quick_and_a_fresh_directory_resumes(tmp_path, fake_factory):
+    cfg = _grid(tmp_path)
+    run_grid(cfg, fake_factory, stream=io.StringIO())
+    again = BenchConfig(**{**cfg.__dict__, "resume": True, "plot": True})  # run_grid itself never plots
+    assert run_grid(again, fake_factory, stream=io.StringIO())["skipped"] == 3
+    fresh = _grid(tmp_path / "new", resume=True)
+    assert run_grid(fresh, fake_factory, stream=io.StringIO())["completed"] == 3

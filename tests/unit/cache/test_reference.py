@@ -1,7 +1,7 @@
 """Cache-v0 reproduces gym-cache 1.0.3 step by step on a recorded fixture.
 
 The fixture (trace, cache size, actions -> observations, rewards, done) was recorded from the
-original by bench/cache_compare_original.py; rerun that script to regenerate it.
+original by perf/cache_compare_original.py; rerun it (python -m perf.cache_compare_original) to regenerate.
 """
 
 from __future__ import annotations

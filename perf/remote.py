@@ -1,6 +1,6 @@
-"""Benchmark of the remote training service; prints figures and writes bench/out/remote.json.
+"""Benchmark of the remote training service; prints figures and writes perf/out/remote.json.
 
-    python bench/remote.py [--quick]
+    .venv/bin/python -m perf.remote [--quick]
 
 1. ``request_for_action`` latency (p50/p99) and actions/s for one client, 64x64 MLP.
 2. Trajectory steps ingested per second by a server process with 1, 4 and 16 concurrent
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import signal
 import subprocess
@@ -25,7 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-OUT = Path(__file__).resolve().parent / "out" / "remote.json"
+from perf._common import percentiles, write_result
+
+REPO = Path(__file__).resolve().parents[1]
 OBS, ACTIONS, HIDDEN = 8, 4, (64, 64)
 
 
@@ -96,8 +97,8 @@ def bench_actions(n: int) -> dict:
             lat[i] = clock() - t0
             if i % 200 == 199:
                 agent.mark_end_of_trajectory(traj, action)
-        results["request_for_action_p50_us"] = float(np.percentile(lat, 50) / 1e3)
-        results["request_for_action_p99_us"] = float(np.percentile(lat, 99) / 1e3)
+        for name, value in percentiles(lat / 1e3, "p50", "p99").items():
+            results[f"request_for_action_{name}_us"] = value
         results["request_for_action_per_s"] = float(1e9 / lat.mean())
         start = time.perf_counter()
         decision_loop(agent, observations, n, 200)
@@ -150,8 +151,8 @@ def agent_worker(address: str, client_id: str, actions: int) -> None:
 
 
 def spawn(role: str, address: str, client_id: str, amount: float) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, __file__, "--role", role, address, client_id,
-                             str(amount)], stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-m", "perf.remote", "--role", role, address, client_id,
+                             str(amount)], stdout=subprocess.PIPE, text=True, cwd=REPO)
 
 
 def bench_ingest(clients: int, seconds: float) -> dict:
@@ -244,8 +245,8 @@ def bench_version_latency(rounds: int) -> dict:
         stop.set()
         agent.close()
     ms = np.array(latencies) * 1e3
-    return {"versions": len(ms), "p50_ms": float(np.percentile(ms, 50)),
-            "max_ms": float(ms.max())} if len(ms) else {"versions": 0}
+    return {"versions": len(ms), **{f"{k}_ms": v for k, v in percentiles(ms, "p50", "max").items()}} \
+        if len(ms) else {"versions": 0}
 
 
 def main() -> None:
@@ -265,8 +266,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     quick = args.quick
-    result: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-                    "model": {"obs": OBS, "actions": ACTIONS, "hidden": HIDDEN}}
+    result: dict = {"model": {"obs": OBS, "actions": ACTIONS, "hidden": HIDDEN}}
     result["actions"] = bench_actions(20_000 if quick else 200_000)
     print(json.dumps({"actions": result["actions"]}), flush=True)
     result["ingest"] = [bench_ingest(n, 2.0 if quick else 6.0) for n in (1, 4, 16)]
@@ -282,9 +282,8 @@ def main() -> None:
         "lost_in_16_client_run==0": result["lossless_16"]["lost"] == 0
         and result["lossless_16"]["client_dropped"] == 0,
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2))
-    print(json.dumps({"targets": result["targets"], "written": str(OUT)}))
+    out = write_result("remote", result)
+    print(json.dumps({"targets": result["targets"], "written": str(out)}))
 
 
 if __name__ == "__main__":

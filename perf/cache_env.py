@@ -1,14 +1,14 @@
 """Speed of the caching gyms: env steps/s through gymnasium.make, and policy replay requests/s.
 
-    .venv/bin/python bench/cache_env.py [--repeats 5] [--replay-accesses 200000]
+    .venv/bin/python -m perf.cache_env [--repeats 5] [--replay-accesses 200000]
 
 (a) ``env.step`` with a constant action through ``gymnasium.make`` (wrappers included: the passive
     env checker and order enforcing), on the bundled default trace; also with
     ``disable_env_checker=True`` and for ``Cache-continuous-v0``.  Target: >= 10x the original
-    gym-cache 1.0.3 on the same trace (figure from bench/cache_compare_original.py, else 15k).
+    gym-cache 1.0.3 on the same trace (figure from perf/cache_compare_original.py, else 15k).
 (b) LRU and Belady replay on a synthetic trace, requests/s.  Target: >= 1M requests/s for LRU.
 
-Prints the figures and writes bench/out/cache_env.json.  The best of ``--repeats`` runs is
+Prints the figures and writes perf/out/cache_env.json.  The best of ``--repeats`` runs is
 reported (the machine is shared; the best run is the least disturbed one), the median beside it.
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -30,10 +29,10 @@ from iroko_gym.cache.core import CacheGeometry
 from iroko_gym.cache.pipeline import process_log
 from iroko_gym.cache.policies import replay
 from iroko_gym.cache.synthetic import SyntheticConfig, generate_log
+from perf._common import OUT_DIR, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "bench" / "out" / "cache_env.json"
-ORIGINAL = ROOT / "bench" / "out" / "cache_compare_original.json"
+ORIGINAL = OUT_DIR / "cache_compare_original.json"
 ORIGINAL_FALLBACK = 15_000.0  # steps/s the issue quotes for gym-cache 1.0.3 on this machine
 ENV_TARGET_FACTOR = 10.0
 LRU_TARGET = 1_000_000.0
@@ -68,12 +67,12 @@ def main() -> None:
     args = parser.parse_args()
 
     original = ORIGINAL_FALLBACK
-    original_source = "issue figure (run bench/cache_compare_original.py to measure)"
+    original_source = "issue figure (run python -m perf.cache_compare_original to measure)"
     if ORIGINAL.exists():
         original = json.loads(ORIGINAL.read_text())["original_steps_per_s"]
         original_source = str(ORIGINAL.relative_to(ROOT))
 
-    results: dict[str, Any] = {"python": platform.python_version(), "repeats": args.repeats}
+    results: dict[str, Any] = {"repeats": args.repeats}
     results["env"] = {
         "Cache-v0 (gymnasium.make, checker on)": best_and_median(lambda: env_steps_per_s("Cache-v0", 1, args.repeats)),
         "Cache-v0 (disable_env_checker=True)": best_and_median(
@@ -124,9 +123,7 @@ def main() -> None:
             f"hit rate {fig['file_hit_rate']:.3f}"
         )
     print(f"    LRU target >= {LRU_TARGET:,.0f} requests/s: {'met' if results['targets']['lru_met'] else 'NOT met'}")
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(results, indent=1))
-    print(f"wrote {OUT.relative_to(ROOT)}")
+    print(f"wrote {write_result('cache_env', results).relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

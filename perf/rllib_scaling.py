@@ -1,6 +1,6 @@
 """Env steps/s that Ray RLlib collects with 1 vs 2 env runners, on the emulated dumbbell and on Cache-v0.
 
-    sudo -E .venv/bin/python bench/rllib_scaling.py [--dc-steps 100] [--cache-steps 4000] [--runners 1 2]
+    sudo -E .venv/bin/python -m perf.rllib_scaling [--dc-steps 100] [--cache-steps 4000] [--runners 1 2]
 
 For every (env, number of env runners) a PPO algorithm is built (new API stack, local Ray), warmed
 up with one ``train()`` (the DC networks come up), then measured two ways:
@@ -13,15 +13,13 @@ up with one ``train()`` (the DC networks come up), then measured two ways:
 
 The DC env runs with ``step_interval_ms=50``: one env can make at most 20 steps/s, so the ideal for
 N runners is 20*N.  The DC part needs root (it is skipped with a note otherwise).  Prints the
-figures and writes bench/out/rllib_scaling.json.
+figures and writes perf/out/rllib_scaling.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -30,9 +28,8 @@ import ray
 from ray.rllib.algorithms.ppo import PPOConfig
 
 from iroko_gym import rllib as iroko_rllib
+from perf._common import write_result
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "bench" / "out" / "rllib_scaling.json"
 DC_STEP_INTERVAL_MS = 50.0
 
 
@@ -125,16 +122,15 @@ def main() -> None:
             scaling[env_id] = {key: by_n[2][key] / by_n[1][key] for key in ("sample_steps_per_s", "train_steps_per_s")}
             print(f"{env_id}: 2 vs 1 runner(s): sampling x{scaling[env_id]['sample_steps_per_s']:.2f}, "
                   f"train() x{scaling[env_id]['train_steps_per_s']:.2f}")
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "ray": ray.__version__},
+    out = write_result("rllib_scaling", {
+        "ray": ray.__version__,
         "dc_step_interval_ms": DC_STEP_INTERVAL_MS,
         "dc_ideal_steps_per_s_per_env": 1000.0 / DC_STEP_INTERVAL_MS,
         "skipped": skipped,
         "results": rows,
         "scaling_2_vs_1": scaling,
-    }, indent=2))
-    print(f"wrote {OUT}")
+    })
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

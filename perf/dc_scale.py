@@ -10,24 +10,22 @@ Measures (root + Mininet):
 k=8 runs at ``--k8-capacity-mbps`` (default 1 Mbit/s per link): 128 hosts at 10 Mbit/s push
 1.28 Gbit/s through six router hops, which two shared cores cannot forward.
 
-    sudo -E .venv/bin/python bench/dc_scale.py [--quick]
+    sudo -E .venv/bin/python -m perf.dc_scale [--quick]
 
-Prints the figures and writes them to bench/out/dc_scale.json.
+Prints the figures and writes them to perf/out/dc_scale.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 
 import iroko_gym  # noqa: F401
+from perf._common import OUT_DIR, step_overhead, write_result
 
 TARGETS = {"cold_start_k4_s": 10.0, "step_overhead_p99_16_hosts_ms": 5.0}
 
@@ -41,11 +39,7 @@ class Args:
     alltoall_steps: int = 50
     """measured steps of the all-to-all run (after 10 warm-up steps)"""
     k8_capacity_mbps: float = 1.0
-    out: str = "bench/out/dc_scale.json"
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q))
+    out: str = str(OUT_DIR / "dc_scale.json")
 
 
 def fattree(k: int, capacity_mbps: float, **kwargs: object) -> gym.Env:
@@ -66,24 +60,9 @@ def cold_start(k: int, capacity_mbps: float, repeats: int) -> dict:
     return {"k": k, "hosts": k ** 3 // 4, "capacity_mbps": capacity_mbps, "cold_start_s": starts, "close_s": closes}
 
 
-def step_overhead(k: int, capacity_mbps: float, steps: int) -> dict:
+def fattree_step_overhead(k: int, capacity_mbps: float, steps: int) -> dict:
     env = fattree(k, capacity_mbps, pattern="stride", pattern_params={"stride": k * k // 8 or 1}, max_steps=steps + 1)
-    interval = env.unwrapped.config.step_interval_ms / 1000.0
-    rng = np.random.default_rng(0)
-    overhead, apply = [], []
-    try:
-        env.reset(seed=0)
-        for _ in range(steps):
-            action = rng.uniform(0.05, 1.0, size=env.action_space.shape).astype(np.float32)
-            t0 = time.perf_counter()
-            *_, info = env.step(action)
-            overhead.append((time.perf_counter() - t0 - interval) * 1e3)
-            apply.append(info["apply_latency_s"] * 1e3)
-    finally:
-        env.close()
-    return {"k": k, "hosts": k ** 3 // 4, "steps": steps, "ports": len(env.unwrapped.topology.ports),
-            "step_overhead_ms": {"p50": pct(overhead, 50), "p99": pct(overhead, 99), "max": max(overhead)},
-            "apply_latency_ms": {"p50": pct(apply, 50), "p99": pct(apply, 99)}}
+    return {"k": k, "hosts": k ** 3 // 4, "ports": len(env.unwrapped.topology.ports), **step_overhead(env, steps)}
 
 
 def all_to_all(topology: str, params: dict, steps: int) -> dict:
@@ -112,13 +91,13 @@ def main() -> None:
     args = Args(steps=60, repeats=1, alltoall_steps=15, k8_capacity_mbps=a.k8_capacity_mbps, out=a.out) if a.quick else \
         Args(k8_capacity_mbps=a.k8_capacity_mbps, out=a.out)
 
-    result: dict = {"args": asdict(args), "machine": {"cpus": __import__("os").cpu_count(), "kernel": platform.release()},
-                    "targets": TARGETS}
+    result: dict = {"args": asdict(args), "targets": TARGETS}
     result["cold_start"] = [cold_start(4, 10.0, args.repeats), cold_start(8, args.k8_capacity_mbps, 1)]
     for c in result["cold_start"]:
         print(f"cold start fat-tree k={c['k']} ({c['hosts']} hosts, {c['capacity_mbps']:g} Mbit/s): "
               f"{', '.join(f'{s:.2f}' for s in c['cold_start_s'])} s; close {max(c['close_s']):.2f} s")
-    result["step_overhead"] = [step_overhead(4, 10.0, args.steps), step_overhead(8, args.k8_capacity_mbps, args.steps // 3)]
+    result["step_overhead"] = [fattree_step_overhead(4, 10.0, args.steps),
+                               fattree_step_overhead(8, args.k8_capacity_mbps, args.steps // 3)]
     for s in result["step_overhead"]:
         print(f"step overhead {s['hosts']} hosts / {s['ports']} ports over {s['steps']} steps: "
               f"p50 {s['step_overhead_ms']['p50']:.2f} ms, p99 {s['step_overhead_ms']['p99']:.2f} ms "
@@ -132,10 +111,7 @@ def main() -> None:
     print(f"targets: cold start k=4 <= {TARGETS['cold_start_k4_s']} s: {max(k4):.2f} s; "
           f"step overhead p99 at 16 hosts <= {TARGETS['step_overhead_p99_16_hosts_ms']} ms: "
           f"{result['step_overhead'][0]['step_overhead_ms']['p99']:.2f} ms")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    print(f"wrote {write_result('dc_scale', result, args.out)}")
 
 
 if __name__ == "__main__":

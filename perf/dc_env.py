@@ -1,29 +1,25 @@
-#!/usr/bin/env python3
 """DCEnv timing and accuracy on the real emulated dumbbell (root needed).
 
 Measures: cold start (make -> first observation), reset, close; step overhead beyond the step
 interval (p50/p99); action-to-rate-applied latency (p50/p99); rate accuracy (commanded vs
 measured sending rate, 10 %..100 % of capacity, TCP and UDP).  Prints the figures next to their
-targets and writes them to bench/out/dc_env.json.
+targets and writes them to perf/out/dc_env.json.
 
-    sudo -E .venv/bin/python bench/dc_env.py [--steps 500] [--quick]
+    sudo -E .venv/bin/python -m perf.dc_env [--steps 500] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 
 import iroko_gym  # noqa: F401
+from perf._common import percentiles, step_overhead, write_result
 
-OUT = Path(__file__).resolve().parent / "out" / "dc_env.json"
 TARGETS = {"cold_start_s": 3.0, "step_overhead_p99_ms": 5.0, "apply_latency_p99_ms": 2.0, "rate_error_max_pct": 5.0}
 
 
@@ -47,10 +43,6 @@ def parse_args() -> Args:
     return Args(ns.steps, ns.starts, tuple(np.round(np.arange(0.1, 1.01, 0.1), 2)), 10, 20)
 
 
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q))
-
-
 def lifecycle(args: Args) -> dict:
     cold, resets, closes = [], [], []
     for i in range(args.starts):
@@ -64,28 +56,8 @@ def lifecycle(args: Args) -> dict:
         t0 = time.perf_counter()
         env.close()
         closes.append(time.perf_counter() - t0)
-    return {"cold_start_s": {"p50": pct(cold, 50), "max": max(cold)}, "reset_s": {"p50": pct(resets, 50), "max": max(resets)},
-            "close_s": {"p50": pct(closes, 50), "max": max(closes)}}
-
-
-def stepping(args: Args) -> dict:
-    env = gym.make("dc-iroko-v0", max_steps=args.steps + 1)
-    interval = env.unwrapped.config.step_interval_ms / 1000.0
-    rng = np.random.default_rng(0)
-    overhead, apply = [], []
-    try:
-        env.reset(seed=0)
-        for _ in range(args.steps):
-            action = rng.uniform(0.05, 1.0, size=env.action_space.shape).astype(np.float32)  # every rate changes
-            t0 = time.perf_counter()
-            *_, info = env.step(action)
-            overhead.append((time.perf_counter() - t0 - interval) * 1e3)
-            apply.append(info["apply_latency_s"] * 1e3)
-    finally:
-        env.close()
-    return {"steps": args.steps, "step_interval_ms": interval * 1e3,
-            "step_overhead_ms": {"p50": pct(overhead, 50), "p99": pct(overhead, 99), "max": max(overhead)},
-            "apply_latency_ms": {"p50": pct(apply, 50), "p99": pct(apply, 99), "max": max(apply)}}
+    return {"cold_start_s": percentiles(cold, "p50", "max"), "reset_s": percentiles(resets, "p50", "max"),
+            "close_s": percentiles(closes, "p50", "max")}
 
 
 def accuracy(args: Args, transport: str) -> list[dict]:
@@ -115,14 +87,13 @@ def accuracy(args: Args, transport: str) -> list[dict]:
 
 def main() -> None:
     args = parse_args()
-    result = {"machine": {"cores": __import__("os").cpu_count(), "kernel": platform.release()}, "targets": TARGETS}
+    result: dict = {"targets": TARGETS}
     result["lifecycle"] = lifecycle(args)
-    result["stepping"] = stepping(args)
+    result["stepping"] = step_overhead(gym.make("dc-iroko-v0", max_steps=args.steps + 1), args.steps)
     result["rate_accuracy"] = accuracy(args, "udp") + accuracy(args, "tcp")
     worst = {t: max(r["error_pct"] for r in result["rate_accuracy"] if r["transport"] == t) for t in ("udp", "tcp")}
     result["rate_error_max_pct"] = worst
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2))
+    out = write_result("dc_env", result)
 
     lc, st = result["lifecycle"], result["stepping"]
     print(f"cold start (make -> first obs): p50 {lc['cold_start_s']['p50']:.2f} s, max {lc['cold_start_s']['max']:.2f} s"
@@ -136,7 +107,7 @@ def main() -> None:
         print(f"  {row['transport']} {row['fraction']:.1f} x capacity: commanded {row['commanded_bps'] / 1e6:5.2f} Mbit/s, "
               f"measured {row['measured_bps'] / 1e6:5.2f} Mbit/s, error {row['error_pct']:.1f} %")
     print(f"rate error, worst: UDP {worst['udp']:.1f} %, TCP {worst['tcp']:.1f} %   (target <= {TARGETS['rate_error_max_pct']} %)")
-    print(f"wrote {OUT}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

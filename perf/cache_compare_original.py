@@ -1,13 +1,13 @@
 """Run the original gym-cache 1.0.3 in its own venv: record a reference fixture and its speed.
 
-    .venv/bin/python bench/cache_compare_original.py [--venv /tmp/gymcache-ref] [--steps 20000]
+    .venv/bin/python -m perf.cache_compare_original [--venv /tmp/gymcache-ref] [--steps 20000]
 
 1. Creates the reference venv if missing (gym-cache==1.0.3, gym, pandas<2, numpy<2, pyarrow<15).
 2. Replays a small fixed trace with a fixed action sequence through the original ``CacheEnv`` and
    writes ``tests/unit/cache/fixtures/original_1.0.3.json`` (trace rows, cache size, actions,
    observations, rewards, done flags), which ``tests/unit/cache/test_reference.py`` replays on ours.
 3. Times the original's ``step`` on the bundled default trace (constant action 1) and writes
-   ``bench/out/cache_compare_original.json`` for ``bench/cache_env.py`` to compare against.
+   ``perf/out/cache_compare_original.json`` for ``perf/cache_env.py`` to compare against.
 
 The original is driven the only way it works: from a scratch working directory holding
 ``data.pa`` and ``results/`` (its paths are cwd-relative), one ``reset()`` per env object.
@@ -26,11 +26,12 @@ import numpy as np
 
 from iroko_gym.cache.pipeline import process_log
 from iroko_gym.cache.synthetic import SyntheticConfig, generate_log
+from iroko_gym.atomic import atomic_write_text
 from iroko_gym.cache.trace import Trace, load_trace
+from perf._common import write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "unit" / "cache" / "fixtures" / "original_1.0.3.json"
-OUT = ROOT / "bench" / "out" / "cache_compare_original.json"
 REFERENCE_PACKAGES = ["gym-cache==1.0.3", "gym", "pandas<2", "numpy<2", "pyarrow<15"]
 
 DRIVER = r"""
@@ -96,11 +97,11 @@ def main() -> None:
     cache_kb = unique_kb // 4
     actions = np.random.default_rng(7).integers(0, 2, size=len(trace) - 1).tolist()
     ref = run_original(python, trace, cache_kb, actions, record=True)
-    FIXTURE.parent.mkdir(parents=True, exist_ok=True)
-    FIXTURE.write_text(
+    atomic_write_text(
+        FIXTURE,
         json.dumps(
             {
-                "source": "gym-cache==1.0.3 CacheEnv, produced by bench/cache_compare_original.py",
+                "source": "gym-cache==1.0.3 CacheEnv, produced by perf/cache_compare_original.py",
                 "cache_size_kb": cache_kb,
                 "trace": trace.to_frame().reset_index().to_dict(orient="list"),
                 "actions": actions,
@@ -117,9 +118,8 @@ def main() -> None:
     steps = min(args.steps, len(default) - 1)
     timed = run_original(python, default, 10 * 1024**3, [1] * steps, record=False)
     rate = steps / timed["seconds"]
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"original_steps_per_s": rate, "steps": steps, "trace": "bundled default"}, indent=1))
-    print(f"original gym-cache 1.0.3: {rate:,.0f} steps/s over {steps} steps of the default trace ({OUT})")
+    out = write_result("cache_compare_original", {"original_steps_per_s": rate, "steps": steps, "trace": "bundled default"})
+    print(f"original gym-cache 1.0.3: {rate:,.0f} steps/s over {steps} steps of the default trace ({out})")
 
 
 if __name__ == "__main__":
