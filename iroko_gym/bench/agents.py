@@ -19,18 +19,17 @@ starts from the full rate that ``reset`` applies.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from iroko_gym.dc.agents import AGENTS as DC_AGENTS
+from iroko_gym.dc.agents import Agent
 from iroko_gym.errors import ConfigError
 from iroko_gym.topologies.base import Topology
 from iroko_gym.validate import did_you_mean
-
-Agent = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
