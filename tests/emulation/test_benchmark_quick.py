@@ -42,7 +42,28 @@ def test_quick_preset_writes_every_plot_and_a_row_per_agent(tmp_path):
     statuses = {p.parent.name: json.loads(p.read_text())["status"] for p in (out / "runs").glob("*/run.json")}
     assert statuses and set(statuses.values()) == {"completed"}, statuses
     assert (out / "training" / "ppo__dumbbell__tcp__s0" / "model.pt").is_file()
+    _stored_slowdown_is_the_envs(out)
 
     again = _bench("run", "--quick", "--resume", "--no-plot", "--out", str(out), timeout=120)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "0 completed, 0 failed" in again.stdout
+
+
+def _stored_slowdown_is_the_envs(out: Path) -> None:
+    """The per-flow rows in flows.parquet are the env's own: their slowdown percentiles are the
+    ones of info["flows"] that run.json stored for the same episode (one definition of slowdown)."""
+    import numpy as np
+    import pandas as pd
+
+    compared = 0
+    for run in (out / "runs").iterdir():
+        flows = pd.read_parquet(run / "flows.parquet")
+        for ep in json.loads((run / "run.json").read_text())["episodes"]:
+            slow = flows[(flows["episode"] == ep["episode"]) & np.isfinite(flows["slowdown"])]["slowdown"].to_numpy()
+            summary = ep["flows"]
+            assert ("slowdown_p99" in summary) == (slow.size > 0), run.name
+            if slow.size:
+                assert summary["slowdown_p99"] == pytest.approx(np.percentile(slow, 99), rel=1e-12), run.name
+                assert summary["slowdown_mean"] == pytest.approx(slow.mean(), rel=1e-12), run.name
+                compared += 1
+    assert compared > 0  # the quick preset's web-search flows complete within the episodes
