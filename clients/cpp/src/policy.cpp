@@ -76,23 +76,32 @@ LocalPolicy::LocalPolicy(std::shared_ptr<const Snapshot> snapshot, const std::st
   }
 }
 
+// y = x @ W^T + b for every output at once (the row-of-W^T loop vectorises; no reassociation,
+// so each output is summed in input order), then the activation on hidden layers.
+static void linear(const float* __restrict x, const float* __restrict wt, const float* __restrict bias,
+                   float* __restrict y, std::size_t in, std::size_t out) {
+  for (std::size_t o = 0; o < out; ++o) y[o] = 0.0f;
+  for (std::size_t k = 0; k < in; ++k) {
+    const float xk = x[k];
+    const float* __restrict row = wt + k * out;
+    for (std::size_t o = 0; o < out; ++o) y[o] += xk * row[o];
+  }
+  for (std::size_t o = 0; o < out; ++o) y[o] += bias[o];
+}
+
 void LocalPolicy::forward_into(const float* obs, std::vector<float>& a, std::vector<float>& b) const {
   a.assign(obs, obs + layers_.front().in);
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const Layer& layer = layers_[l];
-    b.assign(layer.out, 0.0f);
-    float* y = b.data();
-    const float* w = layer.weight.data();
-    for (std::size_t k = 0; k < layer.in; ++k) {
-      const float x = a[k];
-      const float* row = w + k * layer.out;
-      for (std::size_t o = 0; o < layer.out; ++o) y[o] += x * row[o];
-    }
-    const bool hidden = l + 1 < layers_.size();
-    for (std::size_t o = 0; o < layer.out; ++o) {
-      float v = y[o] + layer.bias[o];
-      if (hidden) v = relu_ ? std::max(v, 0.0f) : std::tanh(v);
-      y[o] = v;
+    b.resize(layer.out);
+    linear(a.data(), layer.weight.data(), layer.bias.data(), b.data(), layer.in, layer.out);
+    if (l + 1 < layers_.size()) {
+      float* y = b.data();
+      if (relu_) {
+        for (std::size_t o = 0; o < layer.out; ++o) y[o] = std::max(y[o], 0.0f);
+      } else {
+        for (std::size_t o = 0; o < layer.out; ++o) y[o] = std::tanh(y[o]);
+      }
     }
     std::swap(a, b);
   }
