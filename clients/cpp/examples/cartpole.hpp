@@ -1,6 +1,6 @@
 // CartPole-v1's dynamics in C++: the same constants, Euler integration, termination bounds,
 // reward and 500-step time limit as gymnasium.envs.classic_control.CartPoleEnv (checked step
-// for step against it by tests/integration/test_cpp_client.py).
+// for step against it by tests/integration/remote/test_cpp_client.py).
 #pragma once
 
 #include <array>

@@ -1,5 +1,5 @@
 // Unit tests of the C++ client that need no server (run by ctest, one case per test).
-// The cross-language checks against the Python client are in tests/integration/test_cpp_client.py.
+// The cross-language checks against the Python client are in tests/integration/remote/test_cpp_client.py.
 #include <cmath>
 #include <cstdio>
 #include <cstring>

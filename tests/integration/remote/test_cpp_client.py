@@ -5,7 +5,8 @@ and trains through the server; token and TLS work.
 
 The client is built (incrementally) into $IROKO_CPP_BUILD_DIR, else build/cpp — the directory
 install.sh builds. Without a compiler, CMake or Debian's gRPC/protobuf packages the tests skip,
-unless IROKO_REQUIRE_CPP=1 (CI sets it) makes that a failure.
+unless IROKO_REQUIRE_CPP=1 (CI sets it) makes that a failure. Servers come from this
+directory's conftest (127.0.0.1, port 0).
 """
 
 from __future__ import annotations
@@ -21,18 +22,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-pytest.importorskip("grpc", reason="the remote service needs: pip install 'iroko_gym[remote]'")
-pytest.importorskip("torch", reason="the remote service needs: pip install 'iroko_gym[remote]'")
-
 from iroko_gym.remote.client import RemoteAgent
 from iroko_gym.remote.config import ActionSpec, ClientConfig, algorithm_params
 from iroko_gym.remote.policy import LocalPolicy
-from iroko_gym.remote.server import RemoteServer, ServerConfig
 from iroko_gym.remote.snapshots import Snapshot, update_message
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SOURCE = ROOT / "clients" / "cpp"
 TOOLS = ("cmake", "c++", "protoc", "grpc_cpp_plugin", "pkg-config")
 STAT_COUNTS = ("actions", "trajectories_ended", "trajectories_sent", "steps_sent", "buffered",
@@ -64,23 +61,6 @@ def cpp() -> Path:
         done = subprocess.run(argv, capture_output=True, text=True)
         assert done.returncode == 0, f"{' '.join(argv)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
     return build
-
-
-@pytest.fixture
-def make_server(tmp_path: Path) -> Iterator[Callable[..., RemoteServer]]:
-    """Servers on 127.0.0.1, port 0 (closed at teardown), as tests/integration/remote does."""
-    servers: list[RemoteServer] = []
-
-    def start(**overrides: Any) -> RemoteServer:
-        options: dict[str, Any] = {"checkpoint_dir": tmp_path / "ckpt", "max_workers": 4}
-        options.update(overrides)
-        server = RemoteServer(ServerConfig(host="127.0.0.1", port=0, **options)).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.close(grace=0.1)
 
 
 def config_file(path: Path, config: ClientConfig, params: dict[str, Any]) -> Path:
