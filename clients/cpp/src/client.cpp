@@ -138,6 +138,7 @@ struct RemoteAgent::Impl {
   template <class Method, class Req, class Rep>
   void call(Method method, const Req& request, Rep* reply, double timeout_s = kRpcTimeoutS,
             bool wait_for_ready = false) {
+    if (!stub) throw RemoteError("the agent is closed");
     grpc::ClientContext ctx;
     context(ctx, timeout_s);
     ctx.set_wait_for_ready(wait_for_ready);

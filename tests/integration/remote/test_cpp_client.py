@@ -316,6 +316,7 @@ def test_drop_and_buffer_accounting_matches_python(cpp, tmp_path, make_server, d
     closed = cc("close 10")
     assert counts(closed["stats"]) == counts(py.stats())
     assert "the agent is closed" in cc("episodes 1 2")["error"]
+    assert "the agent is closed" in cc("refresh")["error"]
     metrics = {m.client_id: m for m in server.metrics().learners}
     assert metrics["py"].steps_received == metrics["cc"].steps_received == 19
 
