@@ -339,6 +339,30 @@ def test_server_gone_counts_the_same_drops_at_close(cpp, tmp_path, make_server, 
 
 
 @pytest.mark.faults
+def test_server_restarted_without_the_learner_is_re_initialised_and_gets_everything(
+        cpp, tmp_path, make_server, drives, proxy):
+    first = make_server(checkpoint_dir=None)
+    proxy.backend = first.port
+    config, params = client_config(proxy.address, params={"rollout_steps": 10**6},
+                                   batch_size=2, backoff_initial_s=0.02, backoff_max_s=0.2)
+    cc = drives(cpp, config_file(tmp_path / "c.json", config, params))
+    cc("episodes 2 3")
+    assert cc("flush 10")["stats"]["trajectories_sent"] == 2
+    first.close(grace=0.1)
+    proxy.cut()
+    cc("episodes 3 3")  # acting needs no server
+    second = make_server(checkpoint_dir=None)  # knows no learner: Report answers NOT_FOUND
+    proxy.backend = second.port
+    flushed = cc("flush 20")
+    assert flushed["ok"], flushed
+    stats = flushed["stats"]
+    assert stats["trajectories_sent"] == 5 and stats["buffered"] == 0 and stats["send_failures"] >= 1
+    assert stats["dropped_overflow"] == stats["dropped_rejected"] == 0
+    assert second.wait_idle(10)
+    assert second.learner("c1").counters["trajectories_received"] == 3
+
+
+@pytest.mark.faults
 def test_token_and_tls(cpp, tmp_path, make_server, drives):
     if shutil.which("openssl") is None:
         pytest.skip("openssl is needed to make a test certificate")

@@ -42,7 +42,6 @@ class Trajectory {
   int64_t version() const;
   std::size_t size() const { return actions_.size(); }
   bool ended() const { return ended_; }
-  bool started() const { return policy_ != nullptr; }
   const std::vector<Action>& actions() const { return actions_; }
 
  private:
