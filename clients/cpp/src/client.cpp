@@ -18,6 +18,7 @@
 #include "remote.grpc.pb.h"
 #include "json.hpp"
 #include "snapshot.hpp"
+#include "trajectory.hpp"
 
 namespace iroko {
 namespace {
@@ -373,44 +374,9 @@ void RemoteAgent::mark_end_of_trajectory(Trajectory& traj, const Action& action,
     throw ConfigError("next_obs has " + std::to_string(next_obs.size()) + " values; expected " +
                       std::to_string(obs_size));
   }
-  const auto& acts = traj.actions_;
-  const int64_t steps = static_cast<int64_t>(acts.size());
-  auto msg = std::make_shared<pb::Trajectory>();
-  msg->set_version(traj.version());
-  msg->set_terminated(!truncated);
-  std::vector<float> obs, rewards, log_probs;
-  obs.reserve(static_cast<std::size_t>(steps * obs_size));
-  for (const auto& a : acts) {
-    obs.insert(obs.end(), a.obs.begin(), a.obs.end());
-    rewards.push_back(static_cast<float>(a.reward));
-    log_probs.push_back(static_cast<float>(a.logp));
-  }
-  encode(msg->mutable_observations(), "float32", {steps, obs_size}, obs.data(), obs.size() * 4);
-  encode(msg->mutable_rewards(), "float32", {steps}, rewards.data(), rewards.size() * 4);
-  encode(msg->mutable_log_probs(), "float32", {steps}, log_probs.data(), log_probs.size() * 4);
-  const int64_t n = static_cast<int64_t>(m.cfg.action.size());
-  if (m.cfg.action.discrete()) {
-    std::vector<int64_t> idx;
-    for (const auto& a : acts) idx.push_back(a.index);
-    encode(msg->mutable_actions(), "int64", {steps}, idx.data(), idx.size() * 8);
-    bool any_mask = false;
-    for (const auto& a : acts) any_mask = any_mask || !a.mask.empty();
-    if (any_mask) {
-      std::vector<uint8_t> masks;
-      for (const auto& a : acts) {
-        if (a.mask.empty()) masks.insert(masks.end(), static_cast<std::size_t>(n), 1);
-        else for (uint8_t v : a.mask) masks.push_back(v ? 1 : 0);
-      }
-      encode(msg->mutable_masks(), "bool", {steps, n}, masks.data(), masks.size());
-    }
-  } else {
-    std::vector<float> raw;
-    for (const auto& a : acts) raw.insert(raw.end(), a.raw.begin(), a.raw.end());
-    encode(msg->mutable_actions(), "float32", {steps, n}, raw.data(), raw.size() * 4);
-  }
-  if (!next_obs.empty()) {
-    encode(msg->mutable_next_observation(), "float32", {obs_size}, next_obs.data(), next_obs.size() * 4);
-  }
+  const int64_t steps = static_cast<int64_t>(traj.actions_.size());
+  auto msg = std::make_shared<const pb::Trajectory>(
+      encode_trajectory(traj.actions_, traj.version(), m.cfg, truncated, next_obs));
   std::lock_guard<std::mutex> lock(m.mu);
   if (m.closing) throw RemoteError("the agent is closed");
   m.trajectories_ended += 1;

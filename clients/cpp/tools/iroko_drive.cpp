@@ -3,8 +3,10 @@
 //   iroko_drive CONFIG.json
 //
 // Commands (one JSON line answers each):
-//   episodes COUNT LENGTH [nan]   COUNT trajectories of LENGTH steps, reward 1 (NaN on the last
-//                                 step with "nan"), observations i/LENGTH in every entry
+//   episodes COUNT LENGTH [nan|mask]
+//                                 COUNT trajectories of LENGTH steps, reward 1 (NaN on the last
+//                                 step with "nan"), observations i/LENGTH in every entry; "mask"
+//                                 allows only action 0 on odd steps (discrete actions)
 //   flush SECONDS | close SECONDS | stats | metrics | refresh
 //   bench N                       request_for_action latency p50/p99 and actions/s over N calls
 //                                 (trajectory ended every 200), then the full decision loop rate
@@ -28,13 +30,18 @@ std::string with_stats(const std::string& head, const iroko::ClientStats& s) {
   return "{" + head + (head.empty() ? "" : ", ") + "\"stats\": " + s.to_json() + "}";
 }
 
-void episodes(iroko::RemoteAgent& agent, long count, long length, bool nan_last) {
+void episodes(iroko::RemoteAgent& agent, long count, long length, const std::string& flag) {
   const std::size_t size = static_cast<std::size_t>(agent.config().observation_size);
+  const bool nan_last = flag == "nan";
+  std::vector<uint8_t> only_first(agent.config().action.size(), 0);
+  only_first[0] = 1;
   for (long e = 0; e < count; ++e) {
     iroko::Trajectory traj;
     for (long t = 0; t < length; ++t) {
       std::vector<float> obs(size, static_cast<float>(t) / static_cast<float>(length));
-      iroko::Action a = agent.request_for_action(traj, obs);
+      iroko::Action a = agent.request_for_action(traj, obs, flag == "mask" && t % 2 ? only_first
+                                                                                    : std::vector<uint8_t>{});
+      if (flag == "mask" && t % 2 && a.index != 0) throw iroko::RemoteError("a masked-out action was chosen");
       a.update_reward(nan_last && t == length - 1 ? std::numeric_limits<double>::quiet_NaN() : 1.0);
       if (t == length - 1) agent.mark_end_of_trajectory(traj, a);
       else agent.add_to_trajectory(traj, a);
@@ -107,7 +114,7 @@ int main(int argc, char** argv) {
           long count = 0, length = 0;
           std::string flag;
           in >> count >> length >> flag;
-          episodes(agent, count, length, flag == "nan");
+          episodes(agent, count, length, flag);
           reply = with_stats("", agent.stats());
         } else if (cmd == "flush" || cmd == "close") {
           double timeout = 30;

@@ -321,6 +321,22 @@ def test_drop_and_buffer_accounting_matches_python(cpp, tmp_path, make_server, d
     assert metrics["py"].steps_received == metrics["cc"].steps_received == 19
 
 
+@pytest.mark.parametrize("action, flag", [(ActionSpec(n=3), "mask"),
+                                          (ActionSpec(low=(-1.0, 0.0), high=(1.0, 5.0)), "")])
+def test_masked_and_box_trajectories_are_accepted_by_the_server(cpp, tmp_path, make_server,
+                                                               drives, action, flag):
+    server = make_server()
+    config, params = client_config(server.address, action=action, batch_size=2,
+                                   params={"rollout_steps": 10**6})
+    cc = drives(cpp, config_file(tmp_path / "c.json", config, params))
+    assert "error" not in cc(f"episodes 3 5 {flag}")
+    stats = cc("flush 10")["stats"]
+    assert stats["trajectories_sent"] == 3 and stats["steps_sent"] == 15
+    assert stats["dropped_rejected"] == 0 and stats["last_error"] == ""
+    assert server.wait_idle(10)
+    assert server.learner("c1").counters["trajectories_received"] == 3
+
+
 @pytest.mark.faults
 def test_server_gone_counts_the_same_drops_at_close(cpp, tmp_path, make_server, drives):
     server = make_server()
