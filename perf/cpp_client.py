@@ -1,31 +1,25 @@
 """C++ client (clients/cpp) beside the Python client: request_for_action latency and actions/s.
 
-    python bench/cpp_client.py [--quick] [--build build/cpp] [--cartpole]
+    .venv/bin/python -m perf.cpp_client [--quick] [--build build/cpp] [--cartpole]
 
-One run each, same model (64x64 MLP, 8 observations, 4 actions, PPO) and the same loop as
-bench/remote.py's ``bench_actions``: per-call latency with a trajectory ended every 200 calls,
-then the full decision loop (act, reward, record, end every 200). ``--cartpole`` also trains the
-C++ CartPole example to a mean return of 475 through a server process. Prints JSON lines and
-writes bench/out/cpp_client.json. Build first: ./install.sh (or cmake, see docs/cpp-client.md).
+One run each, with the same model (64x64 MLP, 8 observations, 4 actions, PPO) and the same loop as
+perf/remote.py's ``bench_actions``: per-call latency with a trajectory ended every 200 calls, then
+the full decision loop (act, reward, record, end every 200). ``--cartpole`` also trains the C++
+CartPole example to a mean return of 475 through a server process. Prints JSON lines and writes
+perf/out/cpp_client.json. Build first: ./install.sh (or cmake, see docs/cpp-client.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from remote import ACTIONS, HIDDEN, OBS, bench_actions, start_server, stop_server
-
-from iroko_gym.atomic import atomic_write
-
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "bench" / "out" / "cpp_client.json"
+from perf._common import write_result
+from perf.remote import ACTIONS, HIDDEN, OBS, REPO, bench_actions, start_server, stop_server
 
 
 def cpp_actions(build: Path, n: int) -> dict:
@@ -59,7 +53,7 @@ def cpp_cartpole(build: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small budgets (a smoke run)")
-    parser.add_argument("--build", type=Path, default=ROOT / "build" / "cpp",
+    parser.add_argument("--build", type=Path, default=REPO / "build" / "cpp",
                         help="build directory of clients/cpp (default: build/cpp, install.sh's)")
     parser.add_argument("--cartpole", action="store_true", help="also train the CartPole example")
     args = parser.parse_args()
@@ -71,21 +65,19 @@ def main() -> None:
 
     torch.set_num_threads(1)
     n = 20_000 if args.quick else 200_000
-    result: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                "load_1min": os.getloadavg()[0]},
-                    "model": {"obs": OBS, "actions": ACTIONS, "hidden": HIDDEN}, "calls": n}
+    result: dict = {"model": {"obs": OBS, "actions": ACTIONS, "hidden": HIDDEN}, "calls": n}
     result["python"] = bench_actions(n)
     print(json.dumps({"python": result["python"]}), flush=True)
     result["cpp"] = cpp_actions(args.build, n)
     print(json.dumps({"cpp": result["cpp"]}), flush=True)
-    result["speedup"] = {key: result["cpp"][key] / result["python"][key]
-                         for key in ("request_for_action_per_s", "client_loop_actions_per_s")}
-    print(json.dumps({"speedup": result["speedup"]}), flush=True)
+    result["cpp_over_python"] = {key: result["cpp"][key] / result["python"][key]
+                                 for key in ("request_for_action_per_s", "client_loop_actions_per_s")}
+    print(json.dumps({"cpp_over_python": result["cpp_over_python"]}), flush=True)
     if args.cartpole:
         result["cartpole"] = cpp_cartpole(args.build)
         print(json.dumps({"cartpole": result["cartpole"]}), flush=True)
-    atomic_write(OUT, lambda tmp: tmp.write_text(json.dumps(result, indent=2)))
-    print(json.dumps({"written": str(OUT)}))
+    out = write_result("cpp_client", result)
+    print(json.dumps({"written": str(out)}))
 
 
 if __name__ == "__main__":
