@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up iroko_gym on a Debian/Ubuntu machine: system packages, a virtual environment with the
-# package installed, the C traffic manager and the Go traffic generator. Idempotent: every step
-# checks what is already there and says what it does.
+# package installed, the C traffic manager, the Go traffic generator and the C++ client of the
+# remote service (build/cpp). Idempotent: every step checks what is already there and says what
+# it does.
 #
 #   ./install.sh            core + remote service (PyTorch CPU, gRPC) + test tools
 #   ./install.sh --ray      also Ray RLlib (the scale-out extra)
@@ -25,7 +26,8 @@ if [ "$(id -u)" -eq 0 ]; then SUDO=(); elif command -v sudo >/dev/null; then SUD
 
 # -- system packages ------------------------------------------------------------------------
 APT_PKGS=(mininet iproute2 ethtool libnl-3-dev libnl-route-3-dev pkg-config gcc make golang-go
-          python3 python3-venv python3-dev sudo)
+          python3 python3-venv python3-dev sudo
+          cmake g++ libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -67,6 +69,9 @@ say "building the traffic manager (make -C traffic_managers)"
 make -s -C traffic_managers
 say "building the traffic generator (go build in goben/)"
 (cd goben && GOFLAGS=-mod=mod GOCACHE="${GOCACHE:-$ROOT/.cache/go-build}" go build -trimpath -o goben .)
+say "building the C++ client (cmake clients/cpp -> build/cpp; a no-op when nothing changed)"
+cmake -S clients/cpp -B build/cpp -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build/cpp -j2
 
 say "ready: smoke test:  sudo -E $VENV/bin/python run_basic.py"
 say "       tests:       sudo -E $VENV/bin/python -m pytest"
