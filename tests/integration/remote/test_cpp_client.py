@@ -63,6 +63,14 @@ def cpp() -> Path:
     return build
 
 
+def test_cpp_unit_tests_pass_under_ctest(cpp):
+    """The C++ library's own unit tests (no server), so that the README's one test command runs them."""
+    done = subprocess.run(["ctest", "--test-dir", str(cpp), "--output-on-failure"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "100% tests passed" in done.stdout
+
+
 def config_file(path: Path, config: ClientConfig, params: dict[str, Any]) -> Path:
     """``config`` as the JSON file both clients read (``params``: what was given, not defaults)."""
     cfg = config
