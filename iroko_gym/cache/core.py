@@ -14,8 +14,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from iroko_gym.errors import ConfigError
+from iroko_gym.validate import check_int, check_real
 
 KB_PER_TB = 1024**3  # sizes are in kB; the original package calls 1024**3 kB a TB
+MAX_CACHE_TB = 2.0**32  # capacities up to 2**62 kB, so fills and sums stay within int64
+MAX_CAPACITY_KB = 2**62
 HIGH_WATERMARK = 0.95
 LOW_WATERMARK = 0.90
 
@@ -29,9 +32,10 @@ class CacheGeometry:
     low_watermark: float = LOW_WATERMARK
 
     def __post_init__(self) -> None:
-        if not isinstance(self.capacity_kb, int) or self.capacity_kb <= 0:
-            raise ConfigError(f"cache capacity must be a positive number of kB, got {self.capacity_kb!r}")
-        if not 0.0 < self.low_watermark <= self.high_watermark <= 1.0:
+        check_int("cache capacity (kB)", self.capacity_kb, 1, MAX_CAPACITY_KB)
+        check_real("low_watermark", self.low_watermark, positive=True, high=1.0)
+        check_real("high_watermark", self.high_watermark, positive=True, high=1.0)
+        if self.low_watermark > self.high_watermark:
             raise ConfigError(
                 f"watermarks must satisfy 0 < low <= high <= 1, got low={self.low_watermark!r} "
                 f"high={self.high_watermark!r}"
@@ -40,8 +44,7 @@ class CacheGeometry:
     @classmethod
     def from_tb(cls, size_tb: float, **watermarks: float) -> CacheGeometry:
         """Geometry for ``size_tb`` TB (1 TB = 1024**3 kB, as in the original)."""
-        if not isinstance(size_tb, (int, float)) or not size_tb > 0:
-            raise ConfigError(f"cache_size_tb must be a positive number, got {size_tb!r}")
+        size_tb = check_real("cache_size_tb", size_tb, positive=True, high=MAX_CACHE_TB)
         return cls(capacity_kb=max(1, round(size_tb * KB_PER_TB)), **watermarks)
 
     @property

@@ -12,7 +12,6 @@ observation), which is why it looks delayed by one access next to the observatio
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 from dataclasses import dataclass, fields
@@ -22,11 +21,12 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from iroko_gym.cache.core import CacheGeometry, MarkedCache, PriorityCache
+from iroko_gym.cache.core import MAX_CACHE_TB, CacheGeometry, MarkedCache, PriorityCache
 from iroko_gym.cache.monitor import EpisodeMonitor
-from iroko_gym.cache.rewards import get_reward
+from iroko_gym.cache.rewards import REWARDS, get_reward
 from iroko_gym.cache.trace import TraceSource, load_trace
-from iroko_gym.errors import ActionError, ConfigError, IrokoError
+from iroko_gym.errors import ActionError, ConfigError, IrokoError, TraceError
+from iroko_gym.validate import check_bool, check_choice, check_int, check_known_keys, check_real
 
 
 class EpisodeEndedError(IrokoError, RuntimeError):
@@ -49,23 +49,28 @@ class CacheEnvConfig:
     monitor_path: Optional[Union[str, os.PathLike]] = None  # parquet per episode; "{episode}" -> its number
 
     def __post_init__(self) -> None:
-        get_reward(self.reward_mode)
-        if not (isinstance(self.hit_cost, (int, float)) and 0.0 <= self.hit_cost <= 1.0):
-            raise ConfigError(f"hit_cost must be a fraction in [0, 1], got {self.hit_cost!r}")
-        if self.length is not None and (not isinstance(self.length, int) or self.length < 2):
-            raise ConfigError(f"length must be an int >= 2 (one step needs two accesses), got {self.length!r}")
-        if not isinstance(self.start, int) or self.start < 0:
-            raise ConfigError(f"start must be an int >= 0, got {self.start!r}")
+        def put(name: str, value: Any) -> None:  # frozen: store the normalised value
+            object.__setattr__(self, name, value)
+
+        put("cache_size_tb", check_real("cache_size_tb", self.cache_size_tb, positive=True, high=MAX_CACHE_TB))
+        check_choice("reward_mode", self.reward_mode, REWARDS)
+        put("normalize_reward", check_bool("normalize_reward", self.normalize_reward))
+        put("hit_cost", check_real("hit_cost", self.hit_cost, 0.0, 1.0))
+        put("high_watermark", check_real("high_watermark", self.high_watermark, positive=True, high=1.0))
+        put("low_watermark", check_real("low_watermark", self.low_watermark, positive=True, high=1.0))
+        put("start", check_int("start", self.start, 0))
+        if self.length is not None:
+            put("length", check_int("length (one step needs two accesses)", self.length, 2))
+        put("random_window", check_bool("random_window", self.random_window))
+        if self.monitor_path is not None and not isinstance(self.monitor_path, (str, os.PathLike)):
+            raise ConfigError(
+                f"monitor_path={self.monitor_path!r}: must be a file path such as 'runs/ep{{episode}}.parquet'"
+            )
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> CacheEnvConfig:
-        """Build from ``gymnasium.make`` keyword arguments; a misspelled name gets a suggestion."""
-        names = [f.name for f in fields(cls)]
-        for key in kwargs:
-            if key not in names:
-                close = difflib.get_close_matches(key, [*names, "trace"], n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f"; options: {', '.join(['trace', *names])}"
-                raise ConfigError(f"unknown cache env option {key!r}{hint}")
+        """Build from ``gymnasium.make`` keyword arguments; misspelled names get a suggestion."""
+        check_known_keys("cache env option(s)", kwargs, [f.name for f in fields(cls)] + ["trace"])
         return cls(**kwargs)
 
     def geometry(self) -> CacheGeometry:
@@ -101,6 +106,11 @@ class _TraceCacheEnv(gym.Env[np.ndarray, Any]):
     def __init__(self, trace: TraceSource = None, **kwargs: Any) -> None:
         self.config = CacheEnvConfig.from_kwargs(kwargs)
         self.trace = load_trace(trace)
+        if len(self.trace) < 2:
+            raise TraceError(
+                f"trace has {len(self.trace)} access; a cache episode needs at least 2 (reset() shows the first, "
+                "each step() looks up the next): give a longer trace"
+            )
         self.geometry = self.config.geometry()
         self.geometry.check_fits(int(self.trace.kb.max()))
         self._core = self._core_class(self.geometry)

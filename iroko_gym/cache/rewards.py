@@ -7,10 +7,9 @@ action was about (the one shown before ``step``), the agent's keep mark (0/1), a
 
 from __future__ import annotations
 
-import difflib
 from typing import Callable
 
-from iroko_gym.errors import ConfigError
+from iroko_gym.validate import check_choice
 
 RewardFn = Callable[[int, bool, int, int, bool, float], float]
 
@@ -30,9 +29,4 @@ REWARDS: dict[str, RewardFn] = {"guess": guess_reward, "cost": cost_reward}
 
 def get_reward(name: str) -> RewardFn:
     """The reward function called ``name``; unknown names get a "did you mean" error."""
-    try:
-        return REWARDS[name]
-    except (KeyError, TypeError):
-        close = difflib.get_close_matches(str(name), REWARDS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"unknown reward_mode {name!r}: choose one of {sorted(REWARDS)}{hint}") from None
+    return REWARDS[check_choice("reward_mode", name, REWARDS)]

@@ -152,7 +152,7 @@ def test_monitoring_writes_one_parquet_per_episode_in_a_new_directory(tmp_path) 
 
 def test_bad_configuration_is_refused_with_the_value_and_the_fix() -> None:
     trace = make_trace(**SMALL)
-    with pytest.raises(ConfigError, match="option 'cache_size'; did you mean 'cache_size_tb'"):
+    with pytest.raises(ConfigError, match=r"option\(s\) 'cache_size' \(did you mean 'cache_size_tb'\?\)"):
         gym.make("Cache-v0", cache_size=3)
     with pytest.raises(ConfigError, match="did you mean 'guess'"):
         CacheEnv(trace=trace, cache_size_tb=tb(1000), reward_mode="gues")

@@ -38,14 +38,14 @@ def test_small_raw_log_becomes_the_expected_trace() -> None:
 
 def test_a_saved_vocabulary_keeps_ids_stable_for_new_logs(tmp_path) -> None:
     assert main(["process", str(RAW), str(tmp_path / "a.parquet")]) == 0
-    vocab = Vocabulary.load(tmp_path / "a.vocab.json")
+    vocab = Vocabulary.load(tmp_path / "a.parquet")  # the vocabulary travels inside the trace
     new = pd.DataFrame(
         {"time": [1], "scope": ["user"], "dataset": ["user.alice.analysis"], "filename": ["x"], "filesize": [4096]}
     )
     trace, extended = process_log(new, vocab)
     assert trace.tokens[0, :3].tolist() == [vocab.ids["user"], 13, 14]
     assert {k: extended.ids[k] for k in vocab.ids} == vocab.ids
-    assert main(["process", str(RAW), str(tmp_path / "b.parquet"), "--vocab", str(tmp_path / "a.vocab.json")]) == 0
+    assert main(["process", str(RAW), str(tmp_path / "b.parquet"), "--vocab", str(tmp_path / "a.parquet")]) == 0
     np.testing.assert_array_equal(load_trace(tmp_path / "b.parquet").tokens, load_trace(tmp_path / "a.parquet").tokens)
 
 
