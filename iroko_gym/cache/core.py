@@ -67,7 +67,7 @@ class CacheGeometry:
 class _WatermarkCache:
     """State common to the cores: fill, watermarks, and the file accessed last (still undecided)."""
 
-    __slots__ = ("geometry", "used_kb", "_high", "_low", "_pending", "_pending_kb")
+    __slots__ = ("geometry", "used_kb", "evicted", "_high", "_low", "_pending", "_pending_kb")
 
     def __init__(self, geometry: CacheGeometry) -> None:
         self.geometry = geometry
@@ -78,6 +78,7 @@ class _WatermarkCache:
     def reset(self) -> None:
         """Empty the cache."""
         self.used_kb = 0
+        self.evicted = 0  # files evicted since the last reset/load
         self._pending = -1
         self._pending_kb = 0
 
@@ -118,12 +119,21 @@ class MarkedCache(_WatermarkCache):
             self._clean()
         return self.access(fid, kb)
 
+    def load(self, fids: list[int], kbs: list[int], mark: int = 1) -> None:
+        """Empty the cache, then hold ``fids`` (least recently used first) with ``mark``."""
+        self.reset()
+        self._groups[mark].update(zip(fids, kbs))
+        self.used_kb = sum(kbs)
+
     def _clean(self) -> None:
         used = self.used_kb
+        evicted = 0
         for group in self._groups:
             while used > self._low and group:
                 used -= group.popitem(last=False)[1]
+                evicted += 1
         self.used_kb = used
+        self.evicted += evicted
 
     def __contains__(self, fid: int) -> bool:
         return fid == self._pending or fid in self._groups[0] or fid in self._groups[1]
@@ -180,6 +190,14 @@ class PriorityCache(_WatermarkCache):
             heapq.heapify(self._heap)
         return self.access(fid, kb)
 
+    def load(self, fids: list[int], kbs: list[int], priority: float = 0.5) -> None:
+        """Empty the cache, then hold ``fids`` (least recently used first) with ``priority``."""
+        self.reset()
+        self._current = {f: (priority, c, k) for c, (f, k) in enumerate(zip(fids, kbs), start=1)}
+        self._heap = [(priority, c, f) for f, (_, c, _) in self._current.items()]  # sorted by clock: a heap
+        self._clock = len(fids)
+        self.used_kb = sum(kbs)
+
     def _clean(self) -> None:
         heap, current = self._heap, self._current
         used = self.used_kb
@@ -195,6 +213,7 @@ class PriorityCache(_WatermarkCache):
             used -= entry[2]
             del current[item[2]]
             self.last_evicted = item[0]
+            self.evicted += 1
         if kept is not None:
             heapq.heappush(heap, kept)
         self.used_kb = used

@@ -22,7 +22,7 @@ from iroko_gym.errors import ConfigError, TraceError
 
 from .conftest import make_trace, tb
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.filterwarnings("ignore::iroko_gym.cache.env.IdleEpisodeWarning")]
 
 RAW = Path(__file__).parent / "fixtures" / "raw_log.csv"
 INT64_MIN = "-9223372036854775808"
