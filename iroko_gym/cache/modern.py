@@ -13,6 +13,7 @@ The trace-derived features are computed once per env with numpy (no pandas per s
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -20,13 +21,18 @@ from gymnasium import spaces
 
 from iroko_gym.cache.env import ContinuousCacheEnv
 from iroko_gym.cache.policies import next_use
-from iroko_gym.cache.trace import Trace, TraceSource
+from iroko_gym.cache.trace import MAX_KB, Trace, TraceSource
+
+# Fixed scales (not per trace), so that a model trained on one trace reads another the same way.
+SIZE_SCALE = math.log1p(MAX_KB)  # the largest size a trace may hold
+COUNT_SCALE = math.log1p(10**6)  # reads of a file or dataset; capped at 1
+GAP_SCALE = math.log1p(10**7)  # accesses between two reads; capped at 1, and 1 on a first read
 
 FEATURES: tuple[str, ...] = (
-    "size",  # log1p(kB) / log1p(largest kB of the trace)
+    "size",  # log1p(kB) / log1p(2**40)
     "hit",  # 1 if the shown access was a hit
-    "file_count",  # log1p(reads of this file so far, this one included) / log1p(trace length)
-    "file_gap",  # log1p(accesses since this file's previous read) / log1p(trace length); 1 on a first read
+    "file_count",  # log1p(reads of this file so far, this one included) / log1p(10**6)
+    "file_gap",  # log1p(accesses since this file's previous read) / log1p(10**7); 1 on a first read
     "dataset_count",  # as file_count, for the dataset (the six tokens)
     "dataset_gap",  # as file_gap, for the dataset
     "file_share",  # file_count / dataset_count
@@ -37,23 +43,21 @@ V1_DEFAULTS: dict[str, Any] = {"reward_mode": "hit", "length": 2000, "random_win
 
 def trace_features(trace: Trace) -> np.ndarray:
     """The (n, 8) float32 feature table of a trace; the ``hit`` and ``fill`` columns are left 0."""
-    n = len(trace)
-    scale = np.log1p(n)
     _, dataset = np.unique(trace.tokens, axis=0, return_inverse=True)
     file_count, file_gap = _count_and_gap(trace.fid)
     ds_count, ds_gap = _count_and_gap(dataset.reshape(-1))
-    table = np.zeros((n, len(FEATURES)), dtype=np.float32)
-    table[:, 0] = np.log1p(trace.kb) / np.log1p(trace.kb.max())
-    table[:, 2] = np.log1p(file_count) / scale
-    table[:, 3] = np.minimum(np.log1p(file_gap) / scale, 1.0)
-    table[:, 4] = np.log1p(ds_count) / scale
-    table[:, 5] = np.minimum(np.log1p(ds_gap) / scale, 1.0)
+    table = np.zeros((len(trace), len(FEATURES)), dtype=np.float32)
+    table[:, 0] = np.log1p(trace.kb) / SIZE_SCALE
+    table[:, 2] = np.minimum(np.log1p(file_count) / COUNT_SCALE, 1.0)
+    table[:, 3] = np.where(file_gap > 0, np.minimum(np.log1p(file_gap) / GAP_SCALE, 1.0), 1.0)
+    table[:, 4] = np.minimum(np.log1p(ds_count) / COUNT_SCALE, 1.0)
+    table[:, 5] = np.where(ds_gap > 0, np.minimum(np.log1p(ds_gap) / GAP_SCALE, 1.0), 1.0)
     table[:, 6] = file_count / ds_count
     return table
 
 
 def _count_and_gap(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per access: reads of ``key`` so far (this one included) and accesses since its previous read (n if none)."""
+    """Per access: reads of ``key`` so far (this one included) and accesses since its previous read (0 if none)."""
     n = len(key)
     rows = np.arange(n)
     order = np.lexsort((rows, key))
@@ -65,7 +69,7 @@ def _count_and_gap(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     previous = np.full(n, -1, dtype=np.int64)
     has_next = nxt < n
     previous[nxt[has_next]] = rows[has_next]
-    return count, np.where(previous >= 0, rows - previous, n)
+    return count, np.where(previous >= 0, rows - previous, 0)  # 0: no previous read
 
 
 class ModernCacheEnv(ContinuousCacheEnv):
@@ -90,4 +94,4 @@ class ModernCacheEnv(ContinuousCacheEnv):
         return obs
 
 
-__all__ = ["FEATURES", "ModernCacheEnv", "V1_DEFAULTS", "trace_features"]
+__all__ = ["COUNT_SCALE", "FEATURES", "GAP_SCALE", "SIZE_SCALE", "ModernCacheEnv", "V1_DEFAULTS", "trace_features"]

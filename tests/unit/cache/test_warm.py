@@ -117,10 +117,10 @@ def test_cache_v1_passes_the_checker_and_returns_scaled_features_and_hit_rewards
 def test_v1_features_by_hand() -> None:
     trace = make_trace([5, 6, 5, 5, 7], [10, 20, 10, 10, 40])  # token 1 = file id: one dataset per file
     table = trace_features(trace)
-    scale = np.log1p(5)
-    np.testing.assert_allclose(table[:, 0], np.log1p([10, 20, 10, 10, 40]) / np.log1p(40), rtol=1e-6)
-    np.testing.assert_allclose(table[:, 2], np.log1p([1, 1, 2, 3, 1]) / scale, rtol=1e-6)
-    np.testing.assert_allclose(table[:, 3], [1, 1, np.log1p(2) / scale, np.log1p(1) / scale, 1], rtol=1e-6)
+    np.testing.assert_allclose(table[:, 0], np.log1p([10, 20, 10, 10, 40]) / np.log1p(2**40), rtol=1e-6)
+    np.testing.assert_allclose(table[:, 2], np.log1p([1, 1, 2, 3, 1]) / np.log1p(10**6), rtol=1e-6)
+    gap = np.log1p(10**7)
+    np.testing.assert_allclose(table[:, 3], [1, 1, np.log1p(2) / gap, np.log1p(1) / gap, 1], rtol=1e-6)
     np.testing.assert_allclose(table[:, 6], 1.0)
     env = ModernCacheEnv(trace=trace, cache_size_tb=tb(1000), length=None, random_window=False)
     obs, _ = env.reset()
