@@ -160,7 +160,8 @@ def run_cache_grid(config: CacheBenchConfig) -> pd.DataFrame:
                 hits, kb = result.hits[split:], trace.kb[split:]
                 write_json(path, {"trace": trace_name, "part": f"held-out (from access {split})" if split else "all",
                                   "size_tb": size, "kind": kind, "name": who, "accesses": int(len(hits)),
-                                  "file_hit_rate": float(hits.mean()), "byte_hit_rate": float(kb[hits].sum() / kb.sum()),
+                                  "file_hit_rate": float(hits.mean()),
+                                  "byte_hit_rate": float(kb[hits].sum() / kb.sum()),
                                   "seconds": time.perf_counter() - began, "versions": versions()})
     return load_cache_results(config.out)
 

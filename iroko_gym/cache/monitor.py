@@ -69,7 +69,8 @@ def check_writable(target: Path) -> None:
     is created or left behind; the parquet's own directories are only made when it is written.
     """
     if target.is_dir():
-        raise ConfigError(f"monitor_path {str(target)!r} is a directory; give a file such as {str(target / 'ep{episode}.parquet')!r}")
+        example = str(target / "ep{episode}.parquet")
+        raise ConfigError(f"monitor_path {str(target)!r} is a directory; give a file such as {example!r}")
     base = target.parent
     while not base.exists() and base != base.parent:
         base = base.parent
@@ -81,5 +82,6 @@ def check_writable(target: Path) -> None:
         os.unlink(probe)
     except OSError as exc:
         raise ConfigError(
-            f"monitor_path {str(target)!r} cannot be written ({base}: {exc.strerror or exc}); choose a writable directory"
+            f"monitor_path {str(target)!r} cannot be written ({base}: {exc.strerror or exc}); "
+            "choose a writable directory"
         ) from exc

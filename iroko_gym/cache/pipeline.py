@@ -159,7 +159,8 @@ def write_trace(trace: Trace, vocab: Vocabulary, out: str | os.PathLike) -> Path
     if out.suffix != ".parquet":
         raise ConfigError(f"output {str(out)!r} must end in .parquet")
     table = pa.Table.from_pandas(trace.to_frame())
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), VOCAB_METADATA_KEY: vocab.to_json().encode()})
+    metadata = {**(table.schema.metadata or {}), VOCAB_METADATA_KEY: vocab.to_json().encode()}
+    table = table.replace_schema_metadata(metadata)
     try:
         return atomic_write(out, lambda tmp: pq.write_table(table, tmp))
     except OSError as exc:
