@@ -167,6 +167,14 @@ def write_trace(trace: Trace, vocab: Vocabulary, out: str | os.PathLike) -> Path
         raise ConfigError(f"cannot write trace {str(out)!r}: {exc.strerror or exc}; choose a writable path") from exc
 
 
+def write_log(log: pd.DataFrame, out: str | os.PathLike) -> Path:
+    """Write a raw log as parquet or CSV (by extension), atomically."""
+    out = Path(out).expanduser()
+    if out.suffix == ".parquet":
+        return atomic_write(out, log.to_parquet)
+    return atomic_write(out, lambda tmp: log.to_csv(tmp, index=False))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m iroko_gym.cache.pipeline",
@@ -205,9 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             log = generate_log(config)
             trace, vocab = process_log(log)
             if args.raw_out:
-                raw = Path(args.raw_out)
-                raw.parent.mkdir(parents=True, exist_ok=True)
-                log.to_parquet(raw) if raw.suffix == ".parquet" else log.to_csv(raw, index=False)
+                write_log(log, args.raw_out)
         out = write_trace(trace, vocab, args.out)
     except IrokoError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -102,6 +103,15 @@ def test_synth_cli_reproduces_the_bundled_trace(tmp_path) -> None:
     ours, bundled = load_trace(tmp_path / "t.parquet"), load_trace()
     np.testing.assert_array_equal(ours.kb, bundled.kb)
     np.testing.assert_array_equal(ours.tokens, bundled.tokens)
+
+
+def test_vocab_command_prints_the_vocabulary_stored_in_a_trace(tmp_path, capsys) -> None:
+    assert main(["synth", str(tmp_path / "t.parquet"), "--accesses", "50", "--raw-out", str(tmp_path / "raw.csv")]) == 0
+    capsys.readouterr()
+    assert main(["vocab", str(tmp_path / "t.parquet")]) == 0
+    tokens = json.loads(capsys.readouterr().out)["tokens"]
+    assert sorted(tokens.values()) == list(range(1, len(tokens) + 1)) and len(read_log(tmp_path / "raw.csv")) == 50
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw.csv", "t.parquet"]
 
 
 def test_module_help_runs() -> None:
