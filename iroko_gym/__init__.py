@@ -7,6 +7,7 @@ Importing the package only registers environment ids (string entry points): noth
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from gymnasium.envs.registration import register, registry
@@ -17,15 +18,20 @@ logging.getLogger("iroko_gym").addHandler(logging.NullHandler())
 
 __version__ = "0.1.0"
 
+# a bundled trace whose files fill the 100 TB cache (the default one holds 19.7 TB of distinct files)
+_LARGE_TRACE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cache", "data", "large_trace.parquet")
+
 _ENVS: dict[str, tuple[str, dict[str, Any]]] = {
     # Data-center congestion control on an emulated network (root needed from reset() on).
     "dc-iroko-v0": ("iroko_gym.dc.env:DCEnv", {}),
     # Same network, every host at full link rate: TCP alone does congestion control.
     "dc-tcp-v0": ("iroko_gym.dc.env:DCEnv", {"rate_control": False}),
-    # Disk-cache admission/eviction on a file-access trace.
+    # Disk-cache admission/eviction on a file-access trace (the bundled traces by default).
     "Cache-v0": ("iroko_gym.cache.env:CacheEnv", {"cache_size_tb": 10.0}),
-    "Cache-large-v0": ("iroko_gym.cache.env:CacheEnv", {"cache_size_tb": 100.0}),
+    "Cache-large-v0": ("iroko_gym.cache.env:CacheEnv", {"cache_size_tb": 100.0, "trace": _LARGE_TRACE}),
     "Cache-continuous-v0": ("iroko_gym.cache.env:ContinuousCacheEnv", {"cache_size_tb": 10.0}),
+    # Scaled features, hit reward, warm random windows (docs/cache.md).
+    "Cache-v1": ("iroko_gym.cache.modern:ModernCacheEnv", {"cache_size_tb": 10.0}),
 }
 
 for _env_id, (_entry, _kwargs) in _ENVS.items():

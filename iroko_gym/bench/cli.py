@@ -3,7 +3,7 @@
     benchmark.py run --agents tcp,fair,aimd,ppo --topo dumbbell --patterns incast,hotspot \\
         --seeds 3 --episodes 2 --out results/my-run [--quick] [--resume] [--load MODEL]
     benchmark.py plot results/my-run
-    benchmark.py cache --sizes-tb 1,5,10 --agents never-keep,examples/cache_agent.py:DatasetPopularity
+    benchmark.py cache --sizes-tb 1,5,10 --agents learned,examples/cache_agent.py:DatasetPopularity [--quick]
 
 Without a subcommand, the arguments are those of ``run`` (``benchmark.py --quick`` runs the
 quick preset).  ``run`` needs root (it builds emulated networks) and draws the plots at the end.
@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     config.add_arguments(run)
     plot = sub.add_parser("plot", help="draw plots and the summary table from a stored result")
     plot.add_argument("out", help="result directory (results/<run-name>)")
-    cache_cmd = sub.add_parser("cache", help="cache gyms: agents vs LRU/LFU/FIFO/Belady/GDSF",
+    cache_cmd = sub.add_parser("cache", help="cache gyms: a learned agent and others vs classic and modern policies",
                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     cache.add_arguments(cache_cmd)
     return parser

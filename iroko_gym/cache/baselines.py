@@ -65,12 +65,13 @@ def load_agent(spec: str) -> Agent:
 def evaluate_agent(
     agent: Agent, trace: Trace, size_tb: float, env_id: str = "Cache-v0", name: str = "agent"
 ) -> ReplayResult:
-    """One full episode of ``agent`` in ``env_id``; per-access hits as for a policy replay."""
+    """One episode of ``agent`` over the whole trace in ``env_id``; per-access hits as for a policy replay."""
     import gymnasium as gym
 
     import iroko_gym  # noqa: F401  (registers the ids)
 
-    env = gym.make(env_id, trace=trace, cache_size_tb=size_tb)
+    # the whole trace from row 0 (Cache-v1 defaults to random windows), so figures compare with replays
+    env = gym.make(env_id, trace=trace, cache_size_tb=size_tb, start=0, length=None, random_window=False)
     hits = np.zeros(len(trace), dtype=bool)
     began = time.perf_counter()
     obs, info = env.reset(seed=0)

@@ -14,8 +14,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from iroko_gym.errors import ConfigError
+from iroko_gym.validate import check_int, check_real
 
 KB_PER_TB = 1024**3  # sizes are in kB; the original package calls 1024**3 kB a TB
+MAX_CACHE_TB = 2.0**32  # capacities up to 2**62 kB, so fills and sums stay within int64
+MAX_CAPACITY_KB = 2**62
 HIGH_WATERMARK = 0.95
 LOW_WATERMARK = 0.90
 
@@ -29,9 +32,10 @@ class CacheGeometry:
     low_watermark: float = LOW_WATERMARK
 
     def __post_init__(self) -> None:
-        if not isinstance(self.capacity_kb, int) or self.capacity_kb <= 0:
-            raise ConfigError(f"cache capacity must be a positive number of kB, got {self.capacity_kb!r}")
-        if not 0.0 < self.low_watermark <= self.high_watermark <= 1.0:
+        check_int("cache capacity (kB)", self.capacity_kb, 1, MAX_CAPACITY_KB)
+        check_real("low_watermark", self.low_watermark, positive=True, high=1.0)
+        check_real("high_watermark", self.high_watermark, positive=True, high=1.0)
+        if self.low_watermark > self.high_watermark:
             raise ConfigError(
                 f"watermarks must satisfy 0 < low <= high <= 1, got low={self.low_watermark!r} "
                 f"high={self.high_watermark!r}"
@@ -40,8 +44,7 @@ class CacheGeometry:
     @classmethod
     def from_tb(cls, size_tb: float, **watermarks: float) -> CacheGeometry:
         """Geometry for ``size_tb`` TB (1 TB = 1024**3 kB, as in the original)."""
-        if not isinstance(size_tb, (int, float)) or not size_tb > 0:
-            raise ConfigError(f"cache_size_tb must be a positive number, got {size_tb!r}")
+        size_tb = check_real("cache_size_tb", size_tb, positive=True, high=MAX_CACHE_TB)
         return cls(capacity_kb=max(1, round(size_tb * KB_PER_TB)), **watermarks)
 
     @property
@@ -64,7 +67,7 @@ class CacheGeometry:
 class _WatermarkCache:
     """State common to the cores: fill, watermarks, and the file accessed last (still undecided)."""
 
-    __slots__ = ("geometry", "used_kb", "_high", "_low", "_pending", "_pending_kb")
+    __slots__ = ("geometry", "used_kb", "evicted", "_high", "_low", "_pending", "_pending_kb")
 
     def __init__(self, geometry: CacheGeometry) -> None:
         self.geometry = geometry
@@ -75,6 +78,7 @@ class _WatermarkCache:
     def reset(self) -> None:
         """Empty the cache."""
         self.used_kb = 0
+        self.evicted = 0  # files evicted since the last reset/load
         self._pending = -1
         self._pending_kb = 0
 
@@ -115,12 +119,21 @@ class MarkedCache(_WatermarkCache):
             self._clean()
         return self.access(fid, kb)
 
+    def load(self, fids: list[int], kbs: list[int], mark: int = 1) -> None:
+        """Empty the cache, then hold ``fids`` (least recently used first) with ``mark``."""
+        self.reset()
+        self._groups[mark].update(zip(fids, kbs))
+        self.used_kb = sum(kbs)
+
     def _clean(self) -> None:
         used = self.used_kb
+        evicted = 0
         for group in self._groups:
             while used > self._low and group:
                 used -= group.popitem(last=False)[1]
+                evicted += 1
         self.used_kb = used
+        self.evicted += evicted
 
     def __contains__(self, fid: int) -> bool:
         return fid == self._pending or fid in self._groups[0] or fid in self._groups[1]
@@ -177,6 +190,14 @@ class PriorityCache(_WatermarkCache):
             heapq.heapify(self._heap)
         return self.access(fid, kb)
 
+    def load(self, fids: list[int], kbs: list[int], priority: float = 0.5) -> None:
+        """Empty the cache, then hold ``fids`` (least recently used first) with ``priority``."""
+        self.reset()
+        self._current = {f: (priority, c, k) for c, (f, k) in enumerate(zip(fids, kbs), start=1)}
+        self._heap = [(priority, c, f) for f, (_, c, _) in self._current.items()]  # sorted by clock: a heap
+        self._clock = len(fids)
+        self.used_kb = sum(kbs)
+
     def _clean(self) -> None:
         heap, current = self._heap, self._current
         used = self.used_kb
@@ -192,6 +213,7 @@ class PriorityCache(_WatermarkCache):
             used -= entry[2]
             del current[item[2]]
             self.last_evicted = item[0]
+            self.evicted += 1
         if kept is not None:
             heapq.heappush(heap, kept)
         self.used_kb = used

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -32,12 +33,18 @@ class EpisodeMonitor:
         self.episode = -1
         self._first = 0
         self._rows: list[tuple[int, int, bool, float]] = []
+        check_writable(self._target(0))  # a bad path fails at make, not at the end of the first episode
+
+    def _target(self, episode: int) -> Path:
+        return Path(self.path_template.format(episode=episode)).expanduser()
 
     def start(self, first_access: int) -> None:
-        """Begin a new episode whose first access is trace row ``first_access``."""
+        """Begin a new episode whose first access is trace row ``first_access``; checks its path."""
         self.episode += 1
         self._first = first_access
         self._rows = []
+        if "{episode}" in self.path_template and self.episode > 0:
+            check_writable(self._target(self.episode))
 
     def record(self, kb: int, cache_kb: int, hit: bool, reward: float) -> None:
         self._rows.append((kb, cache_kb, hit, reward))
@@ -52,5 +59,29 @@ class EpisodeMonitor:
 
     def write(self) -> Path:
         """Write this episode's records (directory created, atomic rename); returns the path."""
-        target = Path(self.path_template.format(episode=self.episode)).expanduser()
-        return write_parquet_atomic(self.frame(), target)
+        return write_parquet_atomic(self.frame(), self._target(self.episode))
+
+
+def check_writable(target: Path) -> None:
+    """Refuse a file path that cannot be written: a directory, under a file, or in an unwritable place.
+
+    Probes with a temporary file in the nearest existing directory (removed at once), so nothing
+    is created or left behind; the parquet's own directories are only made when it is written.
+    """
+    if target.is_dir():
+        example = str(target / "ep{episode}.parquet")
+        raise ConfigError(f"monitor_path {str(target)!r} is a directory; give a file such as {example!r}")
+    base = target.parent
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise ConfigError(f"monitor_path {str(target)!r}: {str(base)!r} is a file, not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(dir=base, prefix=".iroko-monitor-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(
+            f"monitor_path {str(target)!r} cannot be written ({base}: {exc.strerror or exc}); "
+            "choose a writable directory"
+        ) from exc

@@ -4,10 +4,12 @@ Raw log (CSV or parquet): ``time`` (seconds or datetimes), ``scope``, ``dataset`
 ``filesize`` (bytes).  Processing: split the dataset name into tokens, drop numeric, short and
 production-tag tokens, keep the scope plus the first five remaining tokens, map tokens to integer
 ids (0 = empty), number the files, convert sizes to kB (rounded up) and sort by time.  The token
-vocabulary is saved beside the trace (``<trace>.vocab.json``) and can be reused for new logs.
+vocabulary is stored inside the trace's parquet metadata (one file, written atomically, so a trace
+never exists without its vocabulary or with another's) and can be reused for new logs.
 
-    python -m iroko_gym.cache.pipeline process access_log.csv trace.parquet [--vocab old.vocab.json]
+    python -m iroko_gym.cache.pipeline process access_log.csv trace.parquet [--vocab old_trace.parquet]
     python -m iroko_gym.cache.pipeline synth trace.parquet --accesses 30000 --seed 0
+    python -m iroko_gym.cache.pipeline vocab trace.parquet   # print the vocabulary as JSON
 """
 
 from __future__ import annotations
@@ -23,14 +25,17 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from iroko_gym.atomic import atomic_write
 from iroko_gym.cache.synthetic import SyntheticConfig, generate_log
-from iroko_gym.cache.trace import TOKEN_COLUMNS, Trace, plain
+from iroko_gym.cache.trace import MAX_KB, TOKEN_COLUMNS, Trace, plain
 from iroko_gym.errors import ConfigError, IrokoError, TraceError
 
 LOG_COLUMNS: tuple[str, ...] = ("time", "scope", "dataset", "filename", "filesize")
 MIN_TOKEN_LENGTH = 3
+VOCAB_METADATA_KEY = b"iroko_gym.vocabulary"
 _SPLIT = re.compile(r"[._\-:/]+")
 _NOISE = re.compile(r"^([a-z]{1,3}\d+|\d.*|.*\d{4,}.*)$", re.IGNORECASE)  # tags (r10724), numbers, run ids
 
@@ -56,12 +61,21 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Vocabulary:
+        """The vocabulary of a processed trace (its parquet metadata) or of a ``{"tokens": ...}`` JSON file."""
+        path = Path(path).expanduser()
         try:
-            data = json.loads(Path(path).read_text())
-            ids = {str(k): int(v) for k, v in data["tokens"].items()}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            if path.suffix == ".parquet":
+                meta = pq.read_schema(path).metadata or {}
+                if VOCAB_METADATA_KEY not in meta:
+                    raise KeyError(f"no {VOCAB_METADATA_KEY.decode()!r} metadata (not written by this pipeline)")
+                text = meta[VOCAB_METADATA_KEY].decode()
+            else:
+                text = path.read_text()
+            ids = {str(k): int(v) for k, v in json.loads(text)["tokens"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, pa.ArrowException) as exc:
             raise TraceError(
-                f'cannot read vocabulary {str(path)!r}: {exc}; expected {{"tokens": {{token: id}}}}'
+                f'cannot read vocabulary {str(path)!r}: {exc}; give a trace made by this pipeline or a JSON file '
+                '{"tokens": {token: id}}'
             ) from exc
         if sorted(ids.values()) != list(range(1, len(ids) + 1)):
             raise TraceError(f"vocabulary {str(path)!r} ids are not 1..{len(ids)}; was it edited by hand?")
@@ -69,12 +83,6 @@ class Vocabulary:
 
     def to_json(self) -> str:
         return json.dumps({"tokens": self.ids}, indent=0, sort_keys=False)
-
-
-def vocab_path_for(trace_path: str | os.PathLike) -> Path:
-    """Where the vocabulary of a trace lives: ``trace.parquet`` -> ``trace.vocab.json``."""
-    path = Path(trace_path)
-    return path.with_name(path.name.removesuffix(".parquet") + ".vocab.json")
 
 
 def read_log(path: str | os.PathLike) -> pd.DataFrame:
@@ -103,11 +111,12 @@ def process_log(log: pd.DataFrame, vocab: Vocabulary | None = None) -> tuple[Tra
             row = int(np.flatnonzero(empty)[0])
             raise TraceError(f"raw log column {col!r} row {row} is empty; every access needs {col}")
     size = pd.to_numeric(log["filesize"], errors="coerce").to_numpy(dtype=np.float64)
-    bad = np.flatnonzero(~(size > 0))
+    bad = np.flatnonzero(~((size > 0) & (size <= MAX_KB * 1024.0)))
     if bad.size:
         row = int(bad[0])
         raise TraceError(
-            f"raw log column 'filesize' row {row} is {plain(log['filesize'].iloc[row])!r}; sizes must be bytes > 0"
+            f"raw log column 'filesize' row {row} is {plain(log['filesize'].iloc[row])!r}; sizes must be bytes "
+            f"> 0 and <= {MAX_KB * 1024} (1 PiB)"
         )
     time = _parse_time(log["time"])
 
@@ -144,14 +153,26 @@ def _parse_time(column: pd.Series) -> np.ndarray:
     )
 
 
-def write_trace(trace: Trace, vocab: Vocabulary, out: str | os.PathLike) -> tuple[Path, Path]:
-    """Write the trace, then its vocabulary, each atomically (temp file + rename)."""
+def write_trace(trace: Trace, vocab: Vocabulary, out: str | os.PathLike) -> Path:
+    """Write the trace with its vocabulary in the parquet metadata, atomically (temp file + rename)."""
     out = Path(out).expanduser()
     if out.suffix != ".parquet":
         raise ConfigError(f"output {str(out)!r} must end in .parquet")
-    trace.save(out)
-    vocab_out = atomic_write(vocab_path_for(out), lambda tmp: tmp.write_text(vocab.to_json()))
-    return out, vocab_out
+    table = pa.Table.from_pandas(trace.to_frame())
+    metadata = {**(table.schema.metadata or {}), VOCAB_METADATA_KEY: vocab.to_json().encode()}
+    table = table.replace_schema_metadata(metadata)
+    try:
+        return atomic_write(out, lambda tmp: pq.write_table(table, tmp))
+    except OSError as exc:
+        raise ConfigError(f"cannot write trace {str(out)!r}: {exc.strerror or exc}; choose a writable path") from exc
+
+
+def write_log(log: pd.DataFrame, out: str | os.PathLike) -> Path:
+    """Write a raw log as parquet or CSV (by extension), atomically."""
+    out = Path(out).expanduser()
+    if out.suffix == ".parquet":
+        return atomic_write(out, log.to_parquet)
+    return atomic_write(out, lambda tmp: log.to_csv(tmp, index=False))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -162,8 +183,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     proc = sub.add_parser("process", help="raw access log (CSV/parquet) -> processed trace + vocabulary")
     proc.add_argument("log", help=f"raw log with columns {', '.join(LOG_COLUMNS)} (filesize in bytes)")
-    proc.add_argument("out", help="output trace, *.parquet (vocabulary written beside it as *.vocab.json)")
-    proc.add_argument("--vocab", help="existing vocabulary to extend so token ids stay consistent")
+    proc.add_argument("out", help="output trace, *.parquet (its vocabulary is stored in the parquet metadata)")
+    proc.add_argument(
+        "--vocab", help="trace (or vocabulary JSON) whose vocabulary to extend, so token ids stay consistent"
+    )
+    vocab = sub.add_parser("vocab", help="print the vocabulary stored in a processed trace as JSON")
+    vocab.add_argument("trace", help="processed trace, *.parquet")
     synth = sub.add_parser("synth", help="generate a synthetic raw log and process it into a trace")
     synth.add_argument("out", help="output trace, *.parquet")
     synth.add_argument("--raw-out", help="also write the raw synthetic log here (CSV or parquet)")
@@ -177,6 +202,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "vocab":
+            print(Vocabulary.load(args.trace).to_json())
+            return 0
         if args.command == "process":
             vocab = Vocabulary.load(args.vocab) if args.vocab else None
             trace, vocab = process_log(read_log(args.log), vocab)
@@ -185,16 +213,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             log = generate_log(config)
             trace, vocab = process_log(log)
             if args.raw_out:
-                raw = Path(args.raw_out)
-                raw.parent.mkdir(parents=True, exist_ok=True)
-                log.to_parquet(raw) if raw.suffix == ".parquet" else log.to_csv(raw, index=False)
-        out, vocab_out = write_trace(trace, vocab, args.out)
+                write_log(log, args.raw_out)
+        out = write_trace(trace, vocab, args.out)
     except IrokoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(
         f"wrote {out} ({len(trace)} accesses, {len(np.unique(trace.fid))} files, "
-        f"{len(vocab.ids)} tokens) and {vocab_out}"
+        f"{len(vocab.ids)} tokens in its vocabulary)"
     )
     return 0
 

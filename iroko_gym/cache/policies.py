@@ -9,7 +9,6 @@ future).  Lower priority = evicted first, least recently used among equals.
 
 from __future__ import annotations
 
-import difflib
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -18,7 +17,7 @@ import numpy as np
 
 from iroko_gym.cache.core import CacheGeometry, MarkedCache, PriorityCache
 from iroko_gym.cache.trace import Trace
-from iroko_gym.errors import ConfigError
+from iroko_gym.validate import check_choice
 
 PriorityFn = Callable[[int, int, int, bool], float]
 
@@ -110,11 +109,7 @@ POLICIES: tuple[str, ...] = ("lru", "lfu", "fifo", "belady", "gdsf")
 
 def replay(policy: str, trace: Trace, geometry: CacheGeometry) -> ReplayResult:
     """Run ``policy`` (one of :data:`POLICIES`) over the whole trace from an empty cache."""
-    name = policy.lower()
-    if name not in POLICIES:
-        close = difflib.get_close_matches(name, POLICIES, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"unknown policy {policy!r}: choose from {list(POLICIES)}{hint}")
+    name = check_choice("policy", policy.lower() if isinstance(policy, str) else policy, POLICIES)
     geometry.check_fits(int(trace.kb.max()))
     fids, kbs = trace.fid.tolist(), trace.kb.tolist()
     began = time.perf_counter()

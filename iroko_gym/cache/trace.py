@@ -26,6 +26,9 @@ FILE_ID_COLUMN = "fID"
 TRACE_COLUMNS: tuple[str, ...] = TOKEN_COLUMNS + (SIZE_COLUMN, FILE_ID_COLUMN)
 
 DEFAULT_TRACE_NAME = "default_trace.parquet"
+# Largest file size accepted (1 PiB in kB): with it, sums of sizes over any trace fit in int64.
+MAX_KB = 2**40
+_INT64_LIMIT = 2.0**63  # floats at or beyond this do not convert to int64
 
 TraceSource = Union[str, os.PathLike, "Trace", None]
 
@@ -57,6 +60,13 @@ class Trace:
         if self.fid.shape != (n,) or self.time.shape != (n,):
             raise TraceError(f"time, kB and fID must all have {n} rows")
         _check_positive(self.kb, SIZE_COLUMN, "file sizes must be > 0 kB")
+        huge = np.flatnonzero(self.kb > MAX_KB)
+        if huge.size:
+            row = int(huge[0])
+            raise TraceError(
+                f"column {SIZE_COLUMN!r} row {row} has value {plain(self.kb[row])!r}: file sizes must be "
+                f"<= {MAX_KB} kB (1 PiB); is the column in bytes instead of kB?"
+            )
         if self.tokens.min() < 0:
             row, col = np.argwhere(self.tokens < 0)[0]
             raise TraceError(
@@ -136,6 +146,9 @@ def write_parquet_atomic(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
 def _int_column(frame: pd.DataFrame, name: str) -> np.ndarray:
     """Column ``name`` as int64; floats are accepted only when every value is a whole number."""
     values = frame[name].to_numpy()
+    if np.issubdtype(values.dtype, np.unsignedinteger) and values.size and values.max() >= _INT64_LIMIT:
+        row = int(np.argmax(values))
+        raise TraceError(f"column {name!r} row {row} has value {plain(values[row])!r}, beyond 2**63 - 1 (int64)")
     if np.issubdtype(values.dtype, np.integer):
         return values.astype(np.int64, copy=False)
     if np.issubdtype(values.dtype, np.floating):
@@ -144,6 +157,12 @@ def _int_column(frame: pd.DataFrame, name: str) -> np.ndarray:
             raise TraceError(
                 f"column {name!r} row {int(nan[0])} (index {plain(frame.index[nan[0]])!r}) is NaN; "
                 "fill empty tokens with 0 and drop rows without size or file id"
+            )
+        big = np.flatnonzero(~(np.abs(values) < _INT64_LIMIT))
+        if big.size:
+            raise TraceError(
+                f"column {name!r} row {int(big[0])} has value {plain(values[big[0]])!r}, which is not a "
+                "64-bit integer (infinite or beyond 2**63); tokens, kB and fID must be whole numbers that fit int64"
             )
         frac = np.flatnonzero(values != np.floor(values))
         if frac.size:

@@ -41,7 +41,8 @@ def test_ppo_trains_saves_and_reloads(tmp_path):
 
 
 def test_cache_grid_table_and_plot(tmp_path):
-    cfg = CacheBenchConfig(out=str(tmp_path), sizes_tb=(1.0, 5.0), policies=("lru", "belady"), agents=("never-keep",))
+    cfg = CacheBenchConfig(out=str(tmp_path), traces=("default",), sizes_tb=(1.0, 5.0), policies=("lru", "belady"),
+                           agents=("never-keep",))
     table = run_cache_grid(cfg)
     assert len(table) == 2 * 3
     lru = table[(table["name"] == "lru")].sort_values("size_tb")

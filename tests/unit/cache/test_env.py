@@ -20,6 +20,8 @@ from iroko_gym.errors import ActionError, ConfigError
 
 from .conftest import make_trace, tb
 
+pytestmark = pytest.mark.filterwarnings("ignore::iroko_gym.cache.env.IdleEpisodeWarning")  # tiny caches never clean
+
 ENV_IDS = ("Cache-v0", "Cache-large-v0", "Cache-continuous-v0")
 # file 1 is read three times; sizes differ so every reward is identifiable
 SMALL = dict(fids=[1, 2, 1, 3, 1], kbs=[10, 20, 10, 30, 10])
@@ -122,7 +124,9 @@ def test_windows_by_option_and_random_windows_by_seed() -> None:
     env = gym.make("Cache-v0")
     trace = env.unwrapped.trace
     obs, info = env.reset(options={"start": 100, "length": 50})
-    assert info["access"] == 100 and obs[6] == trace.kb[100] and obs[7] == 0  # the cache starts empty
+    assert info["access"] == 100 and obs[6] == trace.kb[100] and obs[7] > 0  # warm: what LRU held at row 100
+    cold = gym.make("Cache-v0", warm_start=False)
+    assert cold.reset(options={"start": 100, "length": 50})[0][7] == 0  # the cache starts empty
     for _ in range(48):
         assert not env.step(1)[2]
     _, _, terminated, _, info = env.step(1)
@@ -152,7 +156,7 @@ def test_monitoring_writes_one_parquet_per_episode_in_a_new_directory(tmp_path) 
 
 def test_bad_configuration_is_refused_with_the_value_and_the_fix() -> None:
     trace = make_trace(**SMALL)
-    with pytest.raises(ConfigError, match="option 'cache_size'; did you mean 'cache_size_tb'"):
+    with pytest.raises(ConfigError, match=r"option\(s\) 'cache_size' \(did you mean 'cache_size_tb'\?\)"):
         gym.make("Cache-v0", cache_size=3)
     with pytest.raises(ConfigError, match="did you mean 'guess'"):
         CacheEnv(trace=trace, cache_size_tb=tb(1000), reward_mode="gues")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -38,14 +39,14 @@ def test_small_raw_log_becomes_the_expected_trace() -> None:
 
 def test_a_saved_vocabulary_keeps_ids_stable_for_new_logs(tmp_path) -> None:
     assert main(["process", str(RAW), str(tmp_path / "a.parquet")]) == 0
-    vocab = Vocabulary.load(tmp_path / "a.vocab.json")
+    vocab = Vocabulary.load(tmp_path / "a.parquet")  # the vocabulary travels inside the trace
     new = pd.DataFrame(
         {"time": [1], "scope": ["user"], "dataset": ["user.alice.analysis"], "filename": ["x"], "filesize": [4096]}
     )
     trace, extended = process_log(new, vocab)
     assert trace.tokens[0, :3].tolist() == [vocab.ids["user"], 13, 14]
     assert {k: extended.ids[k] for k in vocab.ids} == vocab.ids
-    assert main(["process", str(RAW), str(tmp_path / "b.parquet"), "--vocab", str(tmp_path / "a.vocab.json")]) == 0
+    assert main(["process", str(RAW), str(tmp_path / "b.parquet"), "--vocab", str(tmp_path / "a.parquet")]) == 0
     np.testing.assert_array_equal(load_trace(tmp_path / "b.parquet").tokens, load_trace(tmp_path / "a.parquet").tokens)
 
 
@@ -102,6 +103,15 @@ def test_synth_cli_reproduces_the_bundled_trace(tmp_path) -> None:
     ours, bundled = load_trace(tmp_path / "t.parquet"), load_trace()
     np.testing.assert_array_equal(ours.kb, bundled.kb)
     np.testing.assert_array_equal(ours.tokens, bundled.tokens)
+
+
+def test_vocab_command_prints_the_vocabulary_stored_in_a_trace(tmp_path, capsys) -> None:
+    assert main(["synth", str(tmp_path / "t.parquet"), "--accesses", "50", "--raw-out", str(tmp_path / "raw.csv")]) == 0
+    capsys.readouterr()
+    assert main(["vocab", str(tmp_path / "t.parquet")]) == 0
+    tokens = json.loads(capsys.readouterr().out)["tokens"]
+    assert sorted(tokens.values()) == list(range(1, len(tokens) + 1)) and len(read_log(tmp_path / "raw.csv")) == 50
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw.csv", "t.parquet"]
 
 
 def test_module_help_runs() -> None:
