@@ -190,9 +190,7 @@ def load_cache_results(out: str | Path) -> pd.DataFrame:
 
 def draw_cache(out: str | Path) -> list[Path]:
     """``summary.{md,csv}`` and ``plots/hit_rates.{png,pdf}`` of ``<out>/cache``."""
-    import matplotlib.pyplot as plt
-
-    from iroko_gym.bench.plots import FORMATS, save_figure
+    from iroko_gym.bench.plots import FORMATS, save_figure, subplots
 
     root = Path(out) / "cache"
     table = load_cache_results(out).sort_values(["trace", "size_tb", "kind", "file_hit_rate"],
@@ -204,7 +202,7 @@ def draw_cache(out: str | Path) -> list[Path]:
     written = [atomic_write(root / "summary.csv", lambda tmp: table.to_csv(tmp, index=False)),
                atomic_write(root / "summary.md", lambda tmp: tmp.write_text("\n".join(lines) + "\n"))]
     traces = list(dict.fromkeys(table["trace"])) or ["(none)"]
-    fig, axes = plt.subplots(len(traces), 2, figsize=(11, 4.2 * len(traces)), squeeze=False)
+    fig, axes = subplots(len(traces), 2, figsize=(11, 4.2 * len(traces)), squeeze=False)
     for row, trace in zip(axes, traces):
         mine = table[table["trace"] == trace].sort_values("size_tb")
         for name, group in mine.groupby("name", sort=False):
@@ -219,8 +217,5 @@ def draw_cache(out: str | Path) -> list[Path]:
             ax.grid(alpha=0.3)
         row[0].legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    try:
-        written += [save_figure(fig, root / "plots" / f"hit_rates.{ext}") for ext in FORMATS]
-    finally:
-        plt.close(fig)
+    written += [save_figure(fig, root / "plots" / f"hit_rates.{ext}") for ext in FORMATS]
     return written
