@@ -28,14 +28,14 @@ from iroko_gym.cache.policies import POLICIES, ReplayResult, replay
 from iroko_gym.cache.trace import Trace, load_trace
 from iroko_gym.errors import ConfigError, IrokoError
 
-Agent = Callable[[np.ndarray], Any]
-BUILTIN_AGENTS: dict[str, Callable[[], Agent]] = {
+CacheAgent = Callable[[np.ndarray], Any]  # observation -> keep decision
+BUILTIN_AGENTS: dict[str, Callable[[], CacheAgent]] = {
     "always-keep": lambda: lambda obs: 1,
     "never-keep": lambda: lambda obs: 0,
 }
 
 
-def load_agent(spec: str) -> Agent:
+def load_agent(spec: str) -> CacheAgent:
     """Resolve ``module:name``, ``file.py:name`` or a built-in name to a fresh agent callable."""
     if spec in BUILTIN_AGENTS:
         return BUILTIN_AGENTS[spec]()
@@ -63,7 +63,7 @@ def load_agent(spec: str) -> Agent:
 
 
 def evaluate_agent(
-    agent: Agent, trace: Trace, size_tb: float, env_id: str = "Cache-v0", name: str = "agent"
+    agent: CacheAgent, trace: Trace, size_tb: float, env_id: str = "Cache-v0", name: str = "agent"
 ) -> ReplayResult:
     """One episode of ``agent`` over the whole trace in ``env_id``; per-access hits as for a policy replay."""
     import gymnasium as gym
