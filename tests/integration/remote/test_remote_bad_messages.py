@@ -97,7 +97,7 @@ def bad_trajectories() -> list[tuple[pb2.Trajectory, tuple[str, ...]]]:
             (out_of_range, ("actions", "outside [0, 2)")),
             (mismatched, ("rewards", "(2,)", "(3,)")),
             (empty, ("empty",)),
-            (non_finite, ("rewards", "non-finite")),
+            (non_finite, ("rewards[1]", "finite")),
             (absurd, ("observations", "data bytes")),
             (no_allowed, ("masks", "no allowed action"))]
 

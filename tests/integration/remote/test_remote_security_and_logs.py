@@ -9,6 +9,7 @@ import pytest
 
 from iroko_gym.errors import RemoteError
 from iroko_gym.remote.client import RemoteAgent
+from iroko_gym.remote.gym_driver import wait_for_model
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +55,7 @@ def test_tensorboard_log_per_client(make_server, make_config, tmp_path, play):
                          params={"rollout_steps": 32, "minibatch_size": 16})
     with RemoteAgent(config) as agent:
         play(agent, 2)
-        assert agent.wait_for_model(1, timeout=30)
+        assert wait_for_model(agent, 1, timeout=30)
     server.close()
     (run,) = (tmp_path / "runs").iterdir()
     assert run.name.startswith("tb_one-")
