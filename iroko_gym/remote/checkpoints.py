@@ -37,9 +37,34 @@ def checkpoint_path(directory: Path, client_id: str) -> Path:
     return directory / f"{file_stem(client_id)}.pt"
 
 
+class _Writer:
+    """A file torch writes through, keeping the first OSError (torch re-raises it as an
+    opaque RuntimeError)."""
+
+    def __init__(self, fh: Any) -> None:
+        self._fh = fh
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self._fh.write(data)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+
 def _write(tmp: Path, state: dict[str, Any]) -> None:
     with open(tmp, "wb") as fh:  # our descriptor: closed on every path
-        torch.save(state, fh)
+        writer = _Writer(fh)
+        try:
+            torch.save(state, writer)
+        except Exception as exc:
+            if writer.error is not None:
+                raise writer.error from exc
+            raise
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:

@@ -37,7 +37,7 @@ def check_values(field: str, array: np.ndarray, low: float = -MAX_MAGNITUDE,
         index = tuple(int(i) for i in np.argwhere(~ok)[0])
         where = index[0] if len(index) == 1 else list(index)
         raise MalformedMessage(
-            f"{field}[{where}]={array[index]!r}: values must be finite and within "
+            f"{field}[{where}]={array[index].item()!r}: values must be finite and within "
             f"[{low:g}, {high:g}]; scale them (or fix the NaN/inf at its source)")
 
 
