@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -217,3 +219,25 @@ def proxy() -> Iterator[TcpProxy]:
     p = TcpProxy()
     yield p
     p.close()
+
+
+def make_certificate(directory: Path, name: str = "server") -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1: ``(cert.pem, key.pem)`` paths."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = directory / f"{name}-cert.pem", directory / f"{name}-key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return str(cert), str(key)
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[str, str]:
+    return make_certificate(tmp_path)
+
+
+@pytest.fixture
+def other_certificate(tmp_path: Path) -> tuple[str, str]:
+    """A second, unrelated self-signed certificate (a CA that signed nothing of ours)."""
+    return make_certificate(tmp_path, "other")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import pytest
 
 from iroko_gym.errors import RemoteError
@@ -26,24 +23,13 @@ def test_token_is_required_when_configured(make_server, make_config, play):
         assert agent.stats().trajectories_sent == 1
 
 
-@pytest.fixture
-def certificate(tmp_path):
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is needed to make a test certificate")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    return str(cert), str(key)
-
-
 def test_tls_with_token(make_server, make_config, certificate, play):
     cert, key = certificate
     server = make_server(tls_cert_file=cert, tls_key_file=key, token="t")
     with RemoteAgent(make_config(server.address, tls_ca_file=cert, token="t")) as agent:
         play(agent)
         assert agent.flush(10)
-    with pytest.raises(RemoteError, match="UNAVAILABLE|DEADLINE_EXCEEDED"):
+    with pytest.raises(RemoteError, match="cannot reach the server"):
         RemoteAgent(make_config(server.address, token="t", connect_timeout_s=1))  # plaintext
 
 
