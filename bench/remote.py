@@ -26,21 +26,24 @@ from pathlib import Path
 import numpy as np
 
 OUT = Path(__file__).resolve().parent / "out" / "remote.json"
+# Worker processes and the server import this checkout, not an installed copy.
+_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")]))}
 OBS, ACTIONS, HIDDEN = 8, 4, (64, 64)
 
 
 def config(address: str, client_id: str, **fields):
     from iroko_gym.remote.config import ActionSpec, ClientConfig, PPOConfig
 
-    params = fields.pop("params", PPOConfig(hidden_sizes=HIDDEN, rollout_steps=10**9))
+    params = fields.pop("params", PPOConfig(hidden_sizes=HIDDEN, rollout_steps=10**6))  # never trains
     return ClientConfig(client_id=client_id, observation_size=OBS, action=ActionSpec(n=ACTIONS),
                         params=params, server_address=address, seed=0, **fields)
 
 
 def start_server(*extra: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "iroko_gym.remote.server", "--host",
-                             "127.0.0.1", "--port", "0", *extra], stdout=subprocess.PIPE,
-                            text=True)
+                             "127.0.0.1", "--port", "0", "--log-level", "WARNING", *extra],
+                            stdout=subprocess.PIPE, text=True, env=_ENV)
     line = proc.stdout.readline() if proc.stdout else ""
     match = re.search(r"listening on (\S+)", line)
     if match is None:
@@ -151,7 +154,7 @@ def agent_worker(address: str, client_id: str, actions: int) -> None:
 
 def spawn(role: str, address: str, client_id: str, amount: float) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, __file__, "--role", role, address, client_id,
-                             str(amount)], stdout=subprocess.PIPE, text=True)
+                             str(amount)], stdout=subprocess.PIPE, text=True, env=_ENV)
 
 
 def bench_ingest(clients: int, seconds: float) -> dict:

@@ -76,7 +76,7 @@ class Dispatcher:
         self._closed = False
 
     def _budget(self, spec: LearnerSpec) -> int:
-        return check_learner(self.limits, spec.params, spec.observation_size, spec.action.size,
+        return check_learner(self.limits, spec.params, spec.observation_size, spec.action,
                              self.options.keep_versions)
 
     def restore(self, directory: Path) -> list[str]:
@@ -110,8 +110,10 @@ class Dispatcher:
                 learner = Learner(spec, self.options, self._pool)
                 self._learners[spec.client_id] = learner
                 self._bytes[spec.client_id] = size
-                log.info("Init %r: new %s learner (%s)", spec.client_id, spec.algorithm,
-                         spec.describe())
+                log.info("Init %r: new %s learner, observation_size=%d, action=%s, up to "
+                         "%.1f MiB", spec.client_id, spec.algorithm, spec.observation_size,
+                         f"Discrete({spec.action.n})" if spec.action.discrete
+                         else f"Box({spec.action.size})", size / 2**20)
                 return learner, True
         differences = learner.spec.differences(spec)
         if differences:

@@ -13,7 +13,7 @@ import itertools
 from dataclasses import dataclass
 
 from iroko_gym.errors import ConfigError, RemoteError
-from iroko_gym.remote.config import DQNConfig, PPOConfig
+from iroko_gym.remote.config import ActionSpec, DQNConfig, PPOConfig
 from iroko_gym.validate import check_int
 
 GiB = 1024**3
@@ -47,14 +47,14 @@ def _mlp_parameters(sizes: list[int]) -> int:
     return sum(a * b + b for a, b in itertools.pairwise(sizes))
 
 
-def model_parameters(params: PPOConfig | DQNConfig, obs_size: int, action_size: int) -> int:
-    """Parameters of every network the learner holds (PPO: actor, critic, log-std; DQN:
-    online and target Q-networks)."""
+def model_parameters(params: PPOConfig | DQNConfig, obs_size: int, action: ActionSpec) -> int:
+    """Parameters of every network the learner holds (PPO: actor, critic and, for a box,
+    log-std; DQN: online and target Q-networks)."""
     hidden = list(params.hidden_sizes)
     if isinstance(params, DQNConfig):
-        return 2 * _mlp_parameters([obs_size, *hidden, action_size])
-    return (_mlp_parameters([obs_size, *hidden, action_size])
-            + _mlp_parameters([obs_size, *hidden, 1]) + action_size)
+        return 2 * _mlp_parameters([obs_size, *hidden, action.size])
+    return (_mlp_parameters([obs_size, *hidden, action.size])
+            + _mlp_parameters([obs_size, *hidden, 1]) + (0 if action.discrete else action.size))
 
 
 def step_bytes(obs_size: int, action_size: int) -> int:
@@ -62,11 +62,12 @@ def step_bytes(obs_size: int, action_size: int) -> int:
     return obs_size * _FLOAT + action_size * _FLOAT + 2 * _FLOAT + action_size
 
 
-def learner_bytes(params: PPOConfig | DQNConfig, obs_size: int, action_size: int,
+def learner_bytes(params: PPOConfig | DQNConfig, obs_size: int, action: ActionSpec,
                   keep_versions: int) -> tuple[int, int]:
     """``(parameters, bytes)`` a learner may come to hold, upper-bounded (its queue is
     bounded apart, by ``max_queue_bytes``)."""
-    parameters = model_parameters(params, obs_size, action_size)
+    action_size = action.size
+    parameters = model_parameters(params, obs_size, action)
     total = parameters * _FLOAT * (_COPIES_PER_PARAMETER + keep_versions)
     if isinstance(params, DQNConfig):
         # obs and next obs, action, reward, done, next mask; the checkpoint copies the ring.
@@ -78,13 +79,13 @@ def learner_bytes(params: PPOConfig | DQNConfig, obs_size: int, action_size: int
 
 
 def check_learner(limits: ServerLimits, params: PPOConfig | DQNConfig, obs_size: int,
-                  action_size: int, keep_versions: int) -> int:
+                  action: ActionSpec, keep_versions: int) -> int:
     """The bytes a new learner may use; ConfigError when it can never fit."""
-    parameters, total = learner_bytes(params, obs_size, action_size, keep_versions)
+    parameters, total = learner_bytes(params, obs_size, action, keep_versions)
     if parameters > limits.max_model_parameters:
         raise ConfigError(
             f"the model would have {parameters:,} parameters (observation_size={obs_size}, "
-            f"hidden_sizes={list(params.hidden_sizes)}, {action_size} actions); this server "
+            f"hidden_sizes={list(params.hidden_sizes)}, action size {action.size}); this server "
             f"allows {limits.max_model_parameters:,}: use smaller hidden_sizes or observations")
     if total > limits.max_learner_bytes:
         what = ("buffer_size" if isinstance(params, DQNConfig) else "rollout_steps")
