@@ -183,6 +183,15 @@ def test_no_bad_request_disables_the_server(server, make_config, wire, stub_for)
             stub.Init(request, timeout=5)
     with pytest.raises(grpc.RpcError):
         stub.Report(pb2.ReportRequest(client_id="ghost"), timeout=5)
+    real_get = server.dispatcher.get
+
+    def broken_get(client_id):  # an injected bug in a handler
+        server.dispatcher.get = real_get
+        raise RuntimeError("injected handler bug")
+
+    server.dispatcher.get = broken_get
+    wire.rejected(stub.GetModel, pb2.ModelRequest(client_id="x"), grpc.StatusCode.INTERNAL,
+                  "GetModel failed", "injected handler bug")
     with RemoteAgent(make_config(server.address)) as agent:
         end_episodes(agent, 2, steps=8)
         assert agent.flush(10)

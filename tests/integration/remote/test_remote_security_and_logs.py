@@ -51,3 +51,24 @@ def test_tensorboard_log_per_client(make_server, make_config, tmp_path, play):
     assert {"episode/return", "episode/length", "train/policy_loss", "train/value_loss",
             "train/approx_kl", "train/entropy", "train/steps_per_s", "train/version"} <= tags
     assert [e.value for e in events.Scalars("episode/length")] == [16.0, 16.0]
+
+
+def test_server_logs_one_line_per_init_checkpoint_restore_and_shutdown(make_server, make_config,
+                                                                      caplog):
+    with caplog.at_level("INFO", logger="iroko_gym.remote"):
+        first = make_server()
+        with RemoteAgent(make_config(first.address)):
+            pass
+        with RemoteAgent(make_config(first.address)):
+            pass
+        first.close()
+        make_server().close()
+    lines = [r.getMessage() for r in caplog.records]
+
+    def count(fragment: str) -> int:
+        return sum(fragment in line for line in lines)
+
+    assert count("Init 'c1': new PPO learner") == 1 and count("Init 'c1': joined") == 1
+    assert count("learner 'c1': checkpoint version 1") == 2  # each server's final one
+    assert count("restored learner 'c1' (PPO) at version 1") == 1
+    assert count("shutting down 127.0.0.1:") == 2 and count("stopped 127.0.0.1:") == 2
