@@ -20,6 +20,7 @@ import numpy as np
 from iroko_gym.errors import RemoteError
 from iroko_gym.remote.client import RemoteAgent
 from iroko_gym.remote.config import ClientConfig, algorithm_params, spaces_from_gym
+from iroko_gym.validate import check_int
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +85,7 @@ def drive(agent: RemoteAgent, env: Any, steps: int, *, seed: int | None = 0,
     ``segment_steps`` cuts long episodes into trajectories of that many steps (marked
     truncated, with the next observation to bootstrap from). ``stop`` ends the run early.
     """
-    if steps < 1:
-        raise RemoteError(f"steps={steps}: give a budget of at least one step")
+    steps = check_int("steps", steps, 1, error=RemoteError)
     params = agent.config.params
     rollout = getattr(params, "rollout_steps", None)
     episodes: list[Episode] = []
