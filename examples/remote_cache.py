@@ -21,7 +21,7 @@ from gymnasium.wrappers import TransformObservation
 
 import iroko_gym  # noqa: F401  (registers Cache-v0)
 from iroko_gym.remote.client import RemoteAgent
-from iroko_gym.remote.gym_driver import config_for_env, drive, mean_return
+from iroko_gym.remote.gym_driver import config_for_env, drive, mean_return, wait_for_learner
 from iroko_gym.remote.server import RemoteServer, ServerConfig
 
 PARAMS = {
@@ -61,7 +61,7 @@ def main() -> None:
         start = time.perf_counter()
         with RemoteAgent(config) as agent:
             episodes = drive(agent, env, args.steps, seed=args.seed, segment_steps=args.segment)
-            agent.wait_for_learner()
+            wait_for_learner(agent)
             learner = agent.server_metrics()
         stats = agent.stats()
         elapsed = time.perf_counter() - start

@@ -30,7 +30,7 @@ def cpp_actions(build: Path, n: int) -> dict:
         cfg = Path(tmp) / "client.json"
         cfg.write_text(json.dumps({
             "client_id": "latency-cpp", "observation_size": OBS, "action": {"n": ACTIONS},
-            "params": {"hidden_sizes": list(HIDDEN), "rollout_steps": 10**9},
+            "params": {"hidden_sizes": list(HIDDEN), "rollout_steps": 10**6},
             "server_address": server.address, "batch_size": 64, "seed": 0}))
         done = subprocess.run([str(build / "iroko_drive"), str(cfg)], input=f"bench {n}\nclose 30\n",
                               capture_output=True, text=True, timeout=600, check=True)

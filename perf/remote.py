@@ -33,15 +33,15 @@ OBS, ACTIONS, HIDDEN = 8, 4, (64, 64)
 def config(address: str, client_id: str, **fields):
     from iroko_gym.remote.config import ActionSpec, ClientConfig, PPOConfig
 
-    params = fields.pop("params", PPOConfig(hidden_sizes=HIDDEN, rollout_steps=10**9))
+    params = fields.pop("params", PPOConfig(hidden_sizes=HIDDEN, rollout_steps=10**6))  # never trains
     return ClientConfig(client_id=client_id, observation_size=OBS, action=ActionSpec(n=ACTIONS),
                         params=params, server_address=address, seed=0, **fields)
 
 
 def start_server(*extra: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "iroko_gym.remote.server", "--host",
-                             "127.0.0.1", "--port", "0", *extra], stdout=subprocess.PIPE,
-                            text=True)
+                             "127.0.0.1", "--port", "0", "--log-level", "WARNING", *extra],
+                            stdout=subprocess.PIPE, text=True, env=_ENV)
     line = proc.stdout.readline() if proc.stdout else ""
     match = re.search(r"listening on (\S+)", line)
     if match is None:

@@ -8,7 +8,6 @@ accepted at the edge (:func:`algorithm_params`, :meth:`ClientConfig.from_mapping
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import math
 from collections.abc import Mapping
@@ -17,6 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from iroko_gym.errors import ConfigError
+from iroko_gym.validate import (check_bool, check_choice, check_int, check_known_keys,
+                                check_mapping, check_real, did_you_mean)
+
+MAX_SEED = 2**63 - 1
+MAX_ACTIONS = 65_536                          # discrete choices or box dimensions
+MAX_BOUND = 1e9                               # |action.low|, |action.high|
+MAX_OBSERVATION_SIZE = 10_000_000
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024         # gRPC message limit of client and server
+MAX_LAYERS = 16
+MAX_WIDTH = 65_536
 
 
 def _check(ok: bool, what: str, value: object, fix: str) -> None:
@@ -24,28 +33,44 @@ def _check(ok: bool, what: str, value: object, fix: str) -> None:
         raise ConfigError(f"{what}={value!r}: {fix}")
 
 
-def _build(cls: type, data: Mapping[str, Any], where: str) -> Any:
-    """Construct dataclass ``cls`` from ``data``, naming unknown keys with a suggestion."""
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where} must be a mapping, got {type(data).__name__}")
-    names = [f.name for f in dataclasses.fields(cls)]
-    for key in data:
-        if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(names)}"
-            raise ConfigError(f"unknown {where} key {key!r}{hint}")
+def _build(cls: type, data: object, where: str) -> Any:
+    """Construct dataclass ``cls`` from ``data``, naming every unknown key with a suggestion."""
+    data = check_mapping(where, data)
+    check_known_keys(f"{where} key(s)", data, [f.name for f in dataclasses.fields(cls)])
     try:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
 
 
-def _positive_ints(name: str, values: tuple[int, ...]) -> None:
-    _check(len(values) > 0 and all(isinstance(v, int) and v > 0 for v in values), name, values,
-           "give a non-empty list of positive integers")
+def _normalise(obj: object, checks: Mapping[str, Any]) -> None:
+    """Run ``checks[name](name, value)`` on each field and store the plain-typed result."""
+    for name, check in checks.items():
+        object.__setattr__(obj, name, check(name, getattr(obj, name)))
+
+
+def _ints(low: int, high: int) -> Any:
+    return lambda name, value: check_int(name, value, low, high)
+
+
+def _reals(low: float | None = None, high: float | None = None, positive: bool = False) -> Any:
+    return lambda name, value: check_real(name, value, low, high, positive=positive)
+
+
+def _hidden_sizes(name: str, values: object) -> tuple[int, ...]:
+    if not isinstance(values, (tuple, list)) or not 1 <= len(values) <= MAX_LAYERS:
+        raise ConfigError(f"{name}={values!r}: give a list of 1 to {MAX_LAYERS} layer widths")
+    return tuple(check_int(f"{name}[{i}]", v, 1, MAX_WIDTH) for i, v in enumerate(values))
+
+
+def _optional(check: Any) -> Any:
+    return lambda name, value: None if value is None else check(name, value)
 
 
 _ACTIVATIONS = ("tanh", "relu")
+_activation = (lambda name, value: check_choice(name, value, _ACTIVATIONS))
+_PROBABILITY = _reals(0.0, 1.0)
+_SEED = _ints(0, MAX_SEED)
 
 
 @dataclass(frozen=True)
@@ -71,22 +96,17 @@ class PPOConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _positive_ints("hidden_sizes", self.hidden_sizes)
-        _check(self.activation in _ACTIVATIONS, "activation", self.activation,
-               f"use one of {_ACTIVATIONS}")
-        for name in ("learning_rate", "clip_coef", "max_grad_norm"):
-            _check(getattr(self, name) > 0, name, getattr(self, name), "must be > 0")
-        for name in ("rollout_steps", "epochs", "minibatch_size"):
-            value = getattr(self, name)
-            _check(isinstance(value, int) and value > 0, name, value, "must be an integer > 0")
-        for name in ("gamma", "gae_lambda"):
-            _check(0.0 <= getattr(self, name) <= 1.0, name, getattr(self, name), "must be in [0, 1]")
-        for name in ("entropy_coef", "value_coef"):
-            _check(getattr(self, name) >= 0, name, getattr(self, name), "must be >= 0")
-        _check(self.target_kl is None or self.target_kl > 0, "target_kl", self.target_kl,
-               "must be > 0, or null to disable the early stop")
-        _check(isinstance(self.max_staleness, int) and self.max_staleness >= 0, "max_staleness",
-               self.max_staleness, "must be an integer >= 0")
+        _normalise(self, {
+            "hidden_sizes": _hidden_sizes, "activation": _activation,
+            "learning_rate": _reals(high=1.0, positive=True),
+            "rollout_steps": _ints(1, 10_000_000), "epochs": _ints(1, 1000),
+            "minibatch_size": _ints(1, 10_000_000), "gamma": _PROBABILITY,
+            "gae_lambda": _PROBABILITY, "clip_coef": _reals(high=10.0, positive=True),
+            "entropy_coef": _reals(0.0, 1000.0), "value_coef": _reals(0.0, 1000.0),
+            "max_grad_norm": _reals(high=1e6, positive=True),
+            "target_kl": _optional(_reals(high=1000.0, positive=True)),
+            "normalize_advantages": check_bool, "init_log_std": _reals(-20.0, 5.0),
+            "max_staleness": _ints(0, 1_000_000), "seed": _SEED})
 
 
 @dataclass(frozen=True)
@@ -111,21 +131,17 @@ class DQNConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _positive_ints("hidden_sizes", self.hidden_sizes)
-        _check(self.activation in _ACTIVATIONS, "activation", self.activation,
-               f"use one of {_ACTIVATIONS}")
-        for name in ("learning_rate", "max_grad_norm"):
-            _check(getattr(self, name) > 0, name, getattr(self, name), "must be > 0")
-        for name in ("buffer_size", "minibatch_size", "train_every_steps",
-                     "target_update_interval", "epsilon_decay_steps", "publish_every_updates"):
-            value = getattr(self, name)
-            _check(isinstance(value, int) and value > 0, name, value, "must be an integer > 0")
-        _check(isinstance(self.learning_starts, int) and self.learning_starts >= 0,
-               "learning_starts", self.learning_starts, "must be an integer >= 0")
-        _check(0.0 < self.tau <= 1.0, "tau", self.tau, "must be in (0, 1]")
-        _check(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "must be in [0, 1]")
-        for name in ("epsilon_start", "epsilon_end"):
-            _check(0.0 <= getattr(self, name) <= 1.0, name, getattr(self, name), "must be in [0, 1]")
+        _normalise(self, {
+            "hidden_sizes": _hidden_sizes, "activation": _activation,
+            "learning_rate": _reals(high=1.0, positive=True),
+            "buffer_size": _ints(1, 100_000_000), "minibatch_size": _ints(1, 1_000_000),
+            "gamma": _PROBABILITY, "learning_starts": _ints(0, 10**12),
+            "train_every_steps": _ints(1, 1_000_000),
+            "target_update_interval": _ints(1, 10**12),
+            "tau": _reals(0.0, 1.0, positive=True), "epsilon_start": _PROBABILITY,
+            "epsilon_end": _PROBABILITY, "epsilon_decay_steps": _ints(1, 10**12),
+            "max_grad_norm": _reals(high=1e6, positive=True),
+            "publish_every_updates": _ints(1, 10**12), "seed": _SEED})
 
     def epsilon(self, steps: int) -> float:
         """Exploration rate after ``steps`` stored transitions (linear decay)."""
@@ -139,11 +155,11 @@ ALGORITHMS: dict[str, type] = {"PPO": PPOConfig, "DQN": DQNConfig}
 
 def algorithm_params(algorithm: str, params: Mapping[str, Any] | None = None) -> AlgorithmConfig:
     """Validated parameters of ``algorithm`` (PPO | DQN) from a plain mapping."""
-    if algorithm not in ALGORITHMS:
-        close = difflib.get_close_matches(str(algorithm).upper(), list(ALGORITHMS), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"unknown algorithm {algorithm!r}{hint} (known: PPO, DQN)")
-    return _build(ALGORITHMS[algorithm], params or {}, f"{algorithm} parameter")
+    if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
+        hint = did_you_mean(str(algorithm).upper(), ALGORITHMS)
+        raise ConfigError(f"unknown algorithm {algorithm!r}{hint}; known: PPO, DQN")
+    return _build(ALGORITHMS[algorithm], {} if params is None else params,
+                  f"{algorithm} parameter")
 
 
 def params_json(params: AlgorithmConfig) -> str:
@@ -161,14 +177,21 @@ class ActionSpec:
 
     def __post_init__(self) -> None:
         if self.n is not None:
-            _check(isinstance(self.n, int) and self.n >= 1 and not self.low and not self.high,
-                   "action.n", self.n, "a discrete action needs an integer n >= 1 and no bounds")
+            object.__setattr__(self, "n", check_int("action.n", self.n, 1, MAX_ACTIONS))
+            _check(not self.low and not self.high, "action", self,
+                   "a discrete action (n) has no bounds")
             return
-        _check(len(self.low) >= 1 and len(self.low) == len(self.high), "action.low/high",
+        _check(isinstance(self.low, tuple) and isinstance(self.high, tuple)
+               and 1 <= len(self.low) == len(self.high) <= MAX_ACTIONS, "action.low/high",
                (self.low, self.high), "give bounds of equal, non-zero length (or n for discrete)")
-        _check(all(math.isfinite(lo) and math.isfinite(hi) and lo < hi
-                   for lo, hi in zip(self.low, self.high)), "action.low/high",
-               (self.low, self.high), "bounds must be finite with low < high")
+        low = tuple(check_real(f"action.low[{i}]", v, -MAX_BOUND, MAX_BOUND)
+                    for i, v in enumerate(self.low))
+        high = tuple(check_real(f"action.high[{i}]", v, -MAX_BOUND, MAX_BOUND)
+                     for i, v in enumerate(self.high))
+        _check(all(lo < hi for lo, hi in zip(low, high)), "action.low/high",
+               (low, high), "bounds must be finite with low < high")
+        object.__setattr__(self, "low", low)
+        object.__setattr__(self, "high", high)
 
     @property
     def discrete(self) -> bool:
@@ -214,12 +237,13 @@ class ClientConfig:
     seed: int | None = None                   # local action sampling
     token: str | None = None                  # shared-token authentication
     tls_ca_file: str | None = None            # enables TLS; PEM of the server's CA
+    max_message_bytes: int = MAX_MESSAGE_BYTES  # uploads are split to fit (server's limit)
 
     def __post_init__(self) -> None:
         _check(isinstance(self.client_id, str) and bool(self.client_id.strip()), "client_id",
                self.client_id, "give a non-empty string")
-        _check(isinstance(self.observation_size, int) and self.observation_size >= 1,
-               "observation_size", self.observation_size, "must be an integer >= 1")
+        object.__setattr__(self, "observation_size", check_int(
+            "observation_size", self.observation_size, 1, MAX_OBSERVATION_SIZE))
         _check(isinstance(self.action, ActionSpec), "action", self.action, "must be an ActionSpec")
         expected = ALGORITHMS.get(self.algorithm)
         if expected is None:
@@ -230,11 +254,13 @@ class ClientConfig:
                "DQN needs a discrete action (n)")
         _check(":" in self.server_address, "server_address", self.server_address,
                "use host:port")
-        for name in ("batch_size", "max_buffered_trajectories"):
-            value = getattr(self, name)
-            _check(isinstance(value, int) and value >= 1, name, value, "must be an integer >= 1")
-        for name in ("flush_interval_s", "connect_timeout_s", "backoff_initial_s", "backoff_max_s"):
-            _check(getattr(self, name) > 0, name, getattr(self, name), "must be > 0")
+        _normalise(self, {"batch_size": _ints(1, 1_000_000),
+                          "max_buffered_trajectories": _ints(1, 100_000_000),
+                          "max_message_bytes": _ints(4096, 2**31 - 1),
+                          "seed": _optional(_SEED)})
+        _normalise(self, dict.fromkeys(("flush_interval_s", "connect_timeout_s",
+                                        "backoff_initial_s", "backoff_max_s"),
+                                       _reals(high=86_400.0, positive=True)))
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> ClientConfig:

@@ -112,6 +112,9 @@ class DQN:
     def policy_tensors(self) -> dict[str, np.ndarray]:
         return self.q.policy_tensors()
 
+    def trainable(self) -> list[Any]:
+        return [self.q, self.target, self.optimizer]
+
     def scalars(self) -> dict[str, float]:
         return {"epsilon": self.params.epsilon(self.transitions)}
 

@@ -2,11 +2,15 @@
 
 Used by the examples, tests and benchmark. A simulator can outrun the learner; ``lockstep``
 makes it wait like a real system's clock would (PPO: for the next version once a rollout has
-been sent; DQN: until the learner has consumed each finished trajectory).
+been sent; DQN: until the learner has consumed each finished trajectory). Those lock-step
+waits, :func:`wait_for_model` and :func:`wait_for_learner`, are for simulators only: a real
+system just acts, and stale data is counted.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +20,9 @@ import numpy as np
 from iroko_gym.errors import RemoteError
 from iroko_gym.remote.client import RemoteAgent
 from iroko_gym.remote.config import ClientConfig, algorithm_params, spaces_from_gym
+from iroko_gym.validate import check_int
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,38 @@ class Episode:
     end_step: int
     ret: float
     length: int
+
+
+def wait_for_model(agent: RemoteAgent, newer_than: int, timeout: float = 60.0,
+                   poll_s: float = 0.01) -> bool:
+    """Flush, then wait until a model newer than ``newer_than`` is local; False on timeout.
+    For simulators that outrun an on-policy learner."""
+    deadline = time.monotonic() + timeout
+    if not agent.flush(timeout):
+        return False
+    while agent.version <= newer_than:
+        if time.monotonic() >= deadline:
+            return False
+        try:
+            agent.refresh_model()
+        except RemoteError as exc:
+            log.debug("waiting for a model newer than %d: %s", newer_than, exc)
+        if agent.version <= newer_than:
+            time.sleep(poll_s)
+    return True
+
+
+def wait_for_learner(agent: RemoteAgent, timeout: float = 60.0, poll_s: float = 0.01) -> bool:
+    """Flush, then wait until the learner has consumed everything; False on timeout.
+    Lets a simulator run in lock step with an off-policy learner."""
+    deadline = time.monotonic() + timeout
+    if not agent.flush(timeout):
+        return False
+    while agent.server_metrics().queued > 0:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll_s)
+    return True
 
 
 def config_for_env(env: Any, *, client_id: str, algorithm: str, params: dict[str, Any],
@@ -46,8 +85,7 @@ def drive(agent: RemoteAgent, env: Any, steps: int, *, seed: int | None = 0,
     ``segment_steps`` cuts long episodes into trajectories of that many steps (marked
     truncated, with the next observation to bootstrap from). ``stop`` ends the run early.
     """
-    if steps < 1:
-        raise RemoteError(f"steps={steps}: give a budget of at least one step")
+    steps = check_int("steps", steps, 1, error=RemoteError)
     params = agent.config.params
     rollout = getattr(params, "rollout_steps", None)
     episodes: list[Episode] = []
@@ -74,9 +112,9 @@ def drive(agent: RemoteAgent, env: Any, steps: int, *, seed: int | None = 0,
             obs, _ = env.reset()
         if lockstep and step < steps:
             if rollout is None:
-                ok = agent.wait_for_learner(wait_timeout_s)
+                ok = wait_for_learner(agent, wait_timeout_s)
             elif since_version >= rollout:
-                ok = agent.wait_for_model(traj.version, wait_timeout_s)
+                ok = wait_for_model(agent, traj.version, wait_timeout_s)
                 since_version = 0
             else:
                 ok = True

@@ -1,18 +1,28 @@
-"""One learner per client id: its algorithm, training queue and thread, version history,
-checkpoints and TensorBoard log.
+"""One learner per client id: its algorithm, training queue, version history, checkpoints
+and TensorBoard log.
 
-The gRPC handlers only validate and enqueue (:meth:`Learner.submit`); the learner thread
-ingests, drops stale on-policy data (counted), trains and publishes immutable snapshots.
+The gRPC handlers only validate and enqueue (:meth:`Learner.submit`). The learner's work —
+ingest, drop stale on-policy data (counted), train, publish immutable snapshots — runs on a
+thread of the server's shared training pool whenever its queue holds something, so that idle
+client ids cost no thread. A training round whose loss or weights come out non-finite is
+rolled back (previous weights and optimiser state), counted and logged; a trajectory whose
+ingestion fails is counted and logged; a checkpoint that cannot be written is counted, logged
+and retried at the next version. Nothing a client sends can stop the learner.
+
+Counters add up: ``trajectories_received = trajectories_trained + stale_dropped +
+queued_trajectories + failed + lost_at_crash``.
 """
 
 from __future__ import annotations
 
-import hashlib
+import copy
 import json
-import re
+import logging
+import math
 import threading
 import time
 from collections import deque
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,12 +30,15 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from iroko_gym.atomic import atomic_write
 from iroko_gym.errors import RemoteError
+from iroko_gym.remote.checkpoints import (checkpoint_path, file_stem, load_checkpoint,
+                                          save_checkpoint)
 from iroko_gym.remote.config import ActionSpec, AlgorithmConfig, algorithm_params, params_json
 from iroko_gym.remote.snapshots import VersionHistory
 from iroko_gym.remote.stubs import pb2
 from iroko_gym.remote.trajectory import TrajectoryData
+
+log = logging.getLogger(__name__)
 
 
 class Algorithm(Protocol):
@@ -35,6 +48,7 @@ class Algorithm(Protocol):
     def ingest(self, traj: TrajectoryData) -> None: ...
     def ready(self) -> bool: ...
     def train(self) -> tuple[dict[str, float], bool]: ...
+    def trainable(self) -> list[Any]: ...  # networks and optimisers a round may change
     def policy_tensors(self) -> dict[str, np.ndarray]: ...
     def scalars(self) -> dict[str, float]: ...
     def state_dict(self) -> dict[str, Any]: ...
@@ -97,51 +111,80 @@ class LearnerOptions:
 
     keep_versions: int = 8
     max_queue_steps: int = 1_000_000          # Report answers RESOURCE_EXHAUSTED past this
+    max_queue_bytes: int = 16 * 1024**2       # ... or past this many queued array bytes
     checkpoint_dir: Path | None = None
     checkpoint_every: int = 10                # versions between checkpoints (and on close)
     logdir: Path | None = None
 
 
-def file_stem(client_id: str) -> str:
-    """``<readable id>-<hash>``: safe as a file name; the hash keeps distinct ids distinct."""
-    readable = re.sub(r"[^A-Za-z0-9_.-]", "_", client_id)[:64]
-    return f"{readable}-{hashlib.sha1(client_id.encode()).hexdigest()[:10]}"
-
-
 _COUNTERS = ("trajectories_received", "steps_received", "trajectories_trained", "steps_trained",
-             "stale_dropped", "updates", "episodes")
+             "stale_dropped", "updates", "episodes", "rolled_back", "failed",
+             "checkpoint_failures", "lost_at_crash")
+
+
+def _nbytes(traj: TrajectoryData) -> int:
+    return sum(a.nbytes for a in (traj.observations, traj.actions, traj.rewards, traj.log_probs,
+                                  traj.masks, traj.next_observation) if a is not None)
+
+
+def _tensors(value: Any) -> list[torch.Tensor]:
+    """Every tensor inside a (nested) state dict."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _tensors(v)]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _tensors(v)]
+    return []
+
+
+def _non_finite(metrics: dict[str, float], trainable: list[Any]) -> str:
+    """What is non-finite after a training round ('' when all is well)."""
+    bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
+    if bad:
+        return f"non-finite {', '.join(bad)}"
+    for obj in trainable:
+        for tensor in _tensors(obj.state_dict()):
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                return f"non-finite values in the {type(obj).__name__}"
+    return ""
 
 
 class Learner:
-    """Owns one algorithm instance and the thread that trains it."""
+    """Owns one algorithm instance; its work runs on the shared ``pool``."""
 
-    def __init__(self, spec: LearnerSpec, options: LearnerOptions,
+    def __init__(self, spec: LearnerSpec, options: LearnerOptions, pool: Executor,
                  checkpoint: dict[str, Any] | None = None) -> None:
         self.spec = spec
         self.options = options
+        self._pool = pool
         self.algorithm = make_algorithm(spec.algorithm, spec.params, spec.observation_size,
                                         spec.action)
         self.history = VersionHistory(options.keep_versions)
         self.counters = dict.fromkeys(_COUNTERS, 0)
         self.last: dict[str, float] = {}
+        self.last_error = ""
         self._returns: deque[float] = deque(maxlen=100)
         version = 1
         if checkpoint is not None:
             self.algorithm.load_state_dict(checkpoint["algorithm"])
             self.counters.update(checkpoint["counters"])
+            c = self.counters
+            # Received but neither consumed nor in the checkpoint: gone with the old process.
+            c["lost_at_crash"] = (c["trajectories_received"] - c["trajectories_trained"]
+                                  - c["stale_dropped"] - c["failed"])
             version = int(checkpoint["version"])
         self.history.publish(self.algorithm.policy_tensors(), self.algorithm.scalars(), version)
-        self._queue: deque[list[TrajectoryData]] = deque()
+        self._queue: deque[TrajectoryData] = deque()
+        self._queued_trajectories = 0
         self._queued_steps = 0
-        self._cond = threading.Condition()
+        self._queued_bytes = 0
+        self._cond = threading.Condition()  # guards the queue and every counter
         self._closed = False
-        self._consuming = False
-        self._error: BaseException | None = None
+        self._scheduled = False
+        self._save_due = False
         self._writer = self._open_writer()
         self._rate_mark = (time.monotonic(), self.counters["steps_trained"])
-        self._thread = threading.Thread(target=self._run, name=f"learner-{spec.client_id}",
-                                        daemon=True)
-        self._thread.start()
 
     def _open_writer(self) -> Any:
         if self.options.logdir is None:
@@ -157,62 +200,83 @@ class Learner:
     def submit(self, trajectories: list[TrajectoryData]) -> bool:
         """Queue validated trajectories; False when the queue is full (retry later)."""
         steps = sum(len(t) for t in trajectories)
+        size = sum(_nbytes(t) for t in trajectories)
         with self._cond:
-            if self._error is not None:
-                raise RemoteError(f"learner {self.spec.client_id!r} failed: {self._error!r}")
             if self._closed:
                 raise RemoteError(f"learner {self.spec.client_id!r} is closed")
-            if self._queued_steps and self._queued_steps + steps > self.options.max_queue_steps:
+            if self._queue and (self._queued_steps + steps > self.options.max_queue_steps
+                                or self._queued_bytes + size > self.options.max_queue_bytes):
                 return False
-            self._queue.append(trajectories)
+            self._queue.extend(trajectories)
+            self._queued_trajectories += len(trajectories)
             self._queued_steps += steps
+            self._queued_bytes += size
             self.counters["trajectories_received"] += len(trajectories)
             self.counters["steps_received"] += steps
-            self._cond.notify()
+            if not self._scheduled:
+                self._scheduled = True
+                self._pool.submit(self._drain)
         return True
 
-    def _run(self) -> None:
-        try:
-            while True:
-                with self._cond:
-                    while not self._queue and not self._closed:
-                        self._cond.wait()
-                    if not self._queue:
-                        return
-                    batch = self._queue.popleft()
-                    self._consuming = True
-                try:
-                    self._consume(batch)
-                finally:
-                    with self._cond:
-                        self._consuming = False
-                        self._queued_steps -= sum(len(t) for t in batch)
-        except BaseException as exc:
+    def _drain(self) -> None:
+        """Consume the queue until it is empty (one pool thread at a time per learner)."""
+        while True:
             with self._cond:
-                self._error = exc
-            raise
-
-    def _consume(self, batch: list[TrajectoryData]) -> None:
-        for traj in batch:
-            if not self.algorithm.accepts(traj.version, self.version):
-                self.counters["stale_dropped"] += 1
-                continue
-            self.algorithm.ingest(traj)
-            self.counters["steps_trained"] += len(traj)
-            self.counters["trajectories_trained"] += 1
-            self.counters["episodes"] += int(traj.terminated)
-            ret = float(traj.rewards.sum(dtype=np.float64))
-            self._returns.append(ret)
-            self._log({"episode/return": ret, "episode/length": float(len(traj))})
-            if self.algorithm.ready():
+                if not self._queue:
+                    self._scheduled = False
+                    self._cond.notify_all()
+                    return
+                traj = self._queue.popleft()
+            try:
+                outcome = self._consume(traj)
+            except Exception as exc:  # a bug, or a value that got past validation
+                log.exception("learner %r: ingesting a trajectory failed", self.spec.client_id)
+                outcome = "failed"
+                self.last_error = f"ingest: {exc!r}"
+            with self._cond:  # one step, so that the trajectory counters always add up
+                self._queued_trajectories -= 1
+                self.counters[outcome] += 1
+                if outcome == "trajectories_trained":
+                    self.counters["steps_trained"] += len(traj)
+                    self.counters["episodes"] += int(traj.terminated)
+            if outcome == "trajectories_trained" and self.algorithm.ready():
                 self._train()
+            with self._cond:  # queued steps include the training round they led to
+                self._queued_steps -= len(traj)
+                self._queued_bytes -= _nbytes(traj)
+
+    def _consume(self, traj: TrajectoryData) -> str:
+        if not self.algorithm.accepts(traj.version, self.version):
+            return "stale_dropped"
+        self.algorithm.ingest(traj)
+        ret = float(traj.rewards.sum(dtype=np.float64))
+        self._returns.append(ret)
+        self._log({"episode/return": ret, "episode/length": float(len(traj))})
+        return "trajectories_trained"
 
     def _train(self) -> None:
-        metrics, publish = self.algorithm.train()
-        self.counters["updates"] += 1
+        trainable = self.algorithm.trainable()
+        before = [copy.deepcopy(obj.state_dict()) for obj in trainable]
+        try:
+            metrics, publish = self.algorithm.train()
+            problem = _non_finite(metrics, trainable)
+        except Exception as exc:
+            log.exception("learner %r: a training round failed", self.spec.client_id)
+            metrics, publish, problem = {}, False, f"training raised {exc!r}"
+        if problem:
+            for obj, state in zip(trainable, before):
+                obj.load_state_dict(state)
+            with self._cond:
+                self.counters["rolled_back"] += 1
+            self.last_error = f"rolled back a training round: {problem}"
+            log.warning("learner %r: %s; kept the previous weights (version %d)",
+                        self.spec.client_id, self.last_error, self.version)
+            return
+        with self._cond:
+            self.counters["updates"] += 1
+            steps = self.counters["steps_trained"]
         now = time.monotonic()
         mark_time, mark_steps = self._rate_mark
-        steps = self.counters["steps_trained"]
         metrics["steps_per_s"] = (steps - mark_steps) / max(now - mark_time, 1e-9)
         self._rate_mark = (now, steps)
         if self._returns:
@@ -221,8 +285,7 @@ class Learner:
         if publish:
             snap = self.history.publish(self.algorithm.policy_tensors(), self.algorithm.scalars())
             metrics["version"] = float(snap.version)
-            every = self.options.checkpoint_every
-            if self.options.checkpoint_dir is not None and snap.version % every == 0:
+            if snap.version % self.options.checkpoint_every == 0 or self._save_due:
                 self.save()
         self._log({f"train/{k}": v for k, v in metrics.items()})
 
@@ -234,52 +297,69 @@ class Learner:
             self._writer.add_scalar(key, value, step)
 
     def save(self) -> Path | None:
-        """Write weights, optimiser, counters and version atomically; None without a dir."""
+        """Checkpoint weights, optimiser, counters and version atomically; None without a
+        checkpoint dir or when the write failed (logged, counted, retried at the next
+        version and at close)."""
         if self.options.checkpoint_dir is None:
             return None
-        directory = self.options.checkpoint_dir
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{file_stem(self.spec.client_id)}.pt"
+        path = checkpoint_path(self.options.checkpoint_dir, self.spec.client_id)
+        with self._cond:
+            counters = dict(self.counters)
         state = {"client_id": self.spec.client_id, "spec": self.spec.describe(),
-                 "version": self.version, "counters": dict(self.counters),
+                 "version": self.version, "counters": counters,
                  "algorithm": self.algorithm.state_dict()}
-        return atomic_write(path, lambda tmp: torch.save(state, tmp))
+        try:
+            save_checkpoint(path, state)
+        except Exception as exc:  # ENOSPC, EIO, a read-only disk ...: keep serving
+            with self._cond:
+                self.counters["checkpoint_failures"] += 1
+            self._save_due = True
+            self.last_error = f"checkpoint {path}: {exc}"
+            log.error("learner %r: cannot write checkpoint %s: %s; will retry at the next "
+                      "version", self.spec.client_id, path, exc)
+            return None
+        self._save_due = False
+        log.info("learner %r: checkpoint version %d to %s", self.spec.client_id,
+                 state["version"], path)
+        return path
 
     @staticmethod
-    def load_checkpoint(path: Path) -> tuple[LearnerSpec, dict[str, Any]]:
+    def load(path: Path) -> tuple[LearnerSpec, dict[str, Any]]:
+        state = load_checkpoint(path)
         try:
-            state = torch.load(path, weights_only=True)
             return LearnerSpec.parse(state["client_id"], state["spec"]), state
         except Exception as exc:
-            raise RemoteError(f"cannot load checkpoint {path}: {exc}; move it away to start "
-                              "this learner afresh") from exc
+            raise RemoteError(f"checkpoint {path} does not describe a learner: {exc!r}; move "
+                              "it away to start this learner afresh") from exc
 
     def wait_idle(self, timeout: float) -> bool:
-        """Block until the queue is drained (tests and benchmarks); False on timeout."""
+        """Block until the queue is drained; False on timeout."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._cond:
-                if not self._queue and not self._consuming:
-                    return True
-            time.sleep(0.005)
-        return False
+        with self._cond:
+            while self._scheduled:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
 
     def metrics(self) -> pb2.LearnerMetrics:
         with self._cond:
-            queued = self._queued_steps
+            counters = dict(self.counters)
+            queued, queued_trajectories = self._queued_steps, self._queued_trajectories
         return pb2.LearnerMetrics(client_id=self.spec.client_id, algorithm=self.spec.algorithm,
-                                  version=self.version, queued=queued, last=self.last,
-                                  **self.counters)
+                                  version=self.version, queued=queued,
+                                  queued_trajectories=queued_trajectories, last=self.last,
+                                  last_error=self.last_error, **counters)
 
     def close(self) -> None:
-        """Drain the queue, stop the thread, checkpoint and close the log; idempotent."""
+        """Drain the queue, checkpoint and close the log; idempotent."""
         with self._cond:
             if self._closed:
                 return
             self._closed = True
-            self._cond.notify_all()
-        self._thread.join()
-        if self._error is None:
-            self.save()
+            while self._scheduled:
+                self._cond.wait()
+        self.save()
         if self._writer is not None:
             self._writer.close()

@@ -49,6 +49,9 @@ class PPO:
     def policy_tensors(self) -> dict[str, np.ndarray]:
         return self.net.policy_tensors()
 
+    def trainable(self) -> list[Any]:
+        return [self.net, self.optimizer]
+
     def scalars(self) -> dict[str, float]:
         return {}
 

@@ -19,8 +19,26 @@ from iroko_gym.remote.trajectory import TrajectoryData
 _DTYPES = {"float32", "float64", "int32", "int64", "bool"}
 
 
+MAX_MAGNITUDE = 1e9  # observations, rewards, box actions and log-probabilities: scale beyond
+
+
 class MalformedMessage(RemoteError, ValueError):
-    """A request field has the wrong dtype, shape or size (gRPC INVALID_ARGUMENT)."""
+    """A value bound for a learner (a request field, or an observation or reward given to the
+    client) has the wrong dtype, shape or size, or is non-finite or out of range (gRPC
+    INVALID_ARGUMENT)."""
+
+
+def check_values(field: str, array: np.ndarray, low: float = -MAX_MAGNITUDE,
+                 high: float = MAX_MAGNITUDE) -> None:
+    """Every value of ``array`` finite and within ``[low, high]``, else MalformedMessage
+    naming the first bad one. One vector comparison: NaN compares false."""
+    ok = (array >= low) & (array <= high)
+    if not ok.all():
+        index = tuple(int(i) for i in np.argwhere(~ok)[0])
+        where = index[0] if len(index) == 1 else list(index)
+        raise MalformedMessage(
+            f"{field}[{where}]={array[index].item()!r}: values must be finite and within "
+            f"[{low:g}, {high:g}]; scale them (or fix the NaN/inf at its source)")
 
 
 class UnknownClient(RemoteError, KeyError):
@@ -63,8 +81,6 @@ def decode(msg: pb2.Tensor, field: str, dtype: str | None = None,
     return np.frombuffer(msg.data, dtype=np_dtype).astype(msg.dtype).reshape(dims)
 
 
-
-
 def encode_trajectory(traj: TrajectoryData) -> pb2.Trajectory:
     msg = pb2.Trajectory(version=traj.version, observations=encode(traj.observations),
                          actions=encode(traj.actions), rewards=encode(traj.rewards),
@@ -83,14 +99,19 @@ def decode_trajectory(msg: pb2.Trajectory, obs_size: int, action: ActionSpec,
     steps = obs.shape[0]
     if steps == 0:
         raise MalformedMessage(f"{where}: empty trajectory (0 steps)")
+    check_values(f"{where}.observations", obs)
+    rewards = decode(msg.rewards, f"{where}.rewards", "float32", (steps,))
+    check_values(f"{where}.rewards", rewards)
+    log_probs = decode(msg.log_probs, f"{where}.log_probs", "float32", (steps,))
+    # A categorical log-probability is never positive; a Gaussian density's may be.
+    check_values(f"{where}.log_probs", log_probs, high=0.0 if action.discrete else MAX_MAGNITUDE)
     if action.discrete:
         actions = decode(msg.actions, f"{where}.actions", "int64", (steps,))
         if actions.min() < 0 or actions.max() >= action.size:
             raise MalformedMessage(f"{where}.actions: values outside [0, {action.size})")
     else:
         actions = decode(msg.actions, f"{where}.actions", "float32", (steps, action.size))
-    rewards = decode(msg.rewards, f"{where}.rewards", "float32", (steps,))
-    log_probs = decode(msg.log_probs, f"{where}.log_probs", "float32", (steps,))
+        check_values(f"{where}.actions", actions)
     masks = None
     if msg.HasField("masks"):
         if not action.discrete:
@@ -98,13 +119,16 @@ def decode_trajectory(msg: pb2.Trajectory, obs_size: int, action: ActionSpec,
         masks = decode(msg.masks, f"{where}.masks", "bool", (steps, action.size))
         if not masks.any(axis=1).all():
             raise MalformedMessage(f"{where}.masks: a step has no allowed action")
+        taken = masks[np.arange(steps), actions]
+        if not taken.all():
+            step = int(np.flatnonzero(~taken)[0])
+            raise MalformedMessage(f"{where}.masks[{step}] forbids the action taken there "
+                                   f"(actions[{step}]={int(actions[step])})")
     next_obs = None
     if msg.HasField("next_observation"):
         next_obs = decode(msg.next_observation, f"{where}.next_observation", "float32",
                           (obs_size,))
-    for name, arr in (("observations", obs), ("rewards", rewards), ("actions", actions)):
-        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-            raise MalformedMessage(f"{where}.{name}: non-finite values")
+        check_values(f"{where}.next_observation", next_obs)
     if msg.version < 0:
         raise MalformedMessage(f"{where}.version: {msg.version} is negative")
     return TrajectoryData(int(msg.version), obs, actions, rewards, log_probs, masks,

@@ -7,6 +7,7 @@ in constant time; without TLS it is visible on the wire, so use TLS beyond loopb
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,25 @@ class TokenInterceptor(grpc.ServerInterceptor):
         return self._deny
 
 
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def plaintext_token_warning(host: str, token: str | None, tls: bool) -> str | None:
+    """The warning due when a token would cross a network in clear text, else None."""
+    if not token or tls or is_loopback(host):
+        return None
+    return (f"token authentication without TLS on {host}: the token travels in clear text and "
+            "anyone on the path can read and replay it; give --tls-cert/--tls-key, or bind to "
+            "127.0.0.1")
+
+
 def _read(path: str, what: str) -> bytes:
     try:
         return Path(path).read_bytes()
@@ -60,4 +80,9 @@ def server_credentials(cert_file: str, key_file: str) -> grpc.ServerCredentials:
 
 def channel_credentials(ca_file: str) -> grpc.ChannelCredentials:
     """TLS credentials trusting the CA (or self-signed certificate) in ``ca_file``."""
-    return grpc.ssl_channel_credentials(root_certificates=_read(ca_file, "tls CA"))
+    pem = _read(ca_file, "tls CA")
+    if b"-----BEGIN CERTIFICATE-----" not in pem:
+        raise ConfigError(f"tls_ca_file {ca_file!r} holds no PEM certificate (no '-----BEGIN "
+                          "CERTIFICATE-----' line): give the server's CA or its self-signed "
+                          "certificate")
+    return grpc.ssl_channel_credentials(root_certificates=pem)

@@ -330,6 +330,7 @@ Action RemoteAgent::request_for_action(Trajectory& traj, const std::vector<float
                       " values; the client config says observation_size=" +
                       std::to_string(m.cfg.observation_size));
   }
+  check_values("observation", obs.data(), obs.size());
   if (!mask.empty()) {
     if (mask.size() != m.cfg.action.size() || !m.cfg.action.discrete()) {
       throw ConfigError("mask of length " + std::to_string(mask.size()) + " for an action of size " +
@@ -367,13 +368,14 @@ void RemoteAgent::mark_end_of_trajectory(Trajectory& traj, const Action& action,
   Impl& m = *impl_;
   if (traj.ended_) throw RemoteError("mark_end_of_trajectory called twice on one trajectory");
   if (!traj.policy_) throw RemoteError("this trajectory has no action yet; call request_for_action first");
-  if (traj.actions_.empty() || traj.actions_.back().serial != action.serial) traj.actions_.push_back(action);
-  traj.ended_ = true;
   const int64_t obs_size = m.cfg.observation_size;
   if (!next_obs.empty() && static_cast<int64_t>(next_obs.size()) != obs_size) {
     throw ConfigError("next_obs has " + std::to_string(next_obs.size()) + " values; expected " +
                       std::to_string(obs_size));
   }
+  check_values("next_obs", next_obs.data(), next_obs.size());
+  if (traj.actions_.empty() || traj.actions_.back().serial != action.serial) traj.actions_.push_back(action);
+  traj.ended_ = true;
   const int64_t steps = static_cast<int64_t>(traj.actions_.size());
   auto msg = std::make_shared<const pb::Trajectory>(
       encode_trajectory(traj.actions_, traj.version(), m.cfg, truncated, next_obs));

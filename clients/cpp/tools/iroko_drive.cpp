@@ -5,7 +5,8 @@
 // Commands (one JSON line answers each):
 //   episodes COUNT LENGTH [nan|mask]
 //                                 COUNT trajectories of LENGTH steps, reward 1 (NaN on the last
-//                                 step with "nan"), observations i/LENGTH in every entry; "mask"
+//                                 step with "nan": refused, MalformedMessage), observations
+//                                 i/LENGTH in every entry; "mask"
 //                                 allows only action 0 on odd steps (discrete actions)
 //   flush SECONDS | close SECONDS | stats | metrics | refresh
 //   bench N                       request_for_action latency p50/p99 and actions/s over N calls

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import socket
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -14,8 +18,12 @@ import pytest
 pytest.importorskip("grpc", reason="the remote service needs: pip install 'iroko_gym[remote]'")
 torch = pytest.importorskip("torch", reason="the remote service needs: pip install 'iroko_gym[remote]'")
 
+import grpc
+
 from iroko_gym.remote.config import ActionSpec, ClientConfig, algorithm_params
+from iroko_gym.remote.protocol import encode
 from iroko_gym.remote.server import RemoteServer, ServerConfig
+from iroko_gym.remote.stubs import pb2, pb2_grpc
 
 torch.set_num_threads(1)
 
@@ -35,6 +43,64 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., RemoteServer]]:
     yield start
     for server in servers:
         server.close(grace=0.1)
+
+
+@pytest.fixture
+def stub_for() -> Iterator[Callable[[RemoteServer], Any]]:
+    """Raw gRPC stubs: requests exactly as a hostile client would send them."""
+    channels: list[grpc.Channel] = []
+
+    def make(server: RemoteServer) -> Any:
+        channels.append(grpc.insecure_channel(server.address))
+        return pb2_grpc.RemoteTrainerStub(channels[-1])
+
+    yield make
+    for channel in channels:
+        channel.close()
+
+
+@pytest.fixture
+def stub(server: RemoteServer, stub_for: Callable[[RemoteServer], Any]) -> Any:
+    return stub_for(server)
+
+
+def init_request(client_id: str = "raw", algorithm: str = "PPO", params: Any = None,
+                 obs: int = 4, n: int | None = 2, box: tuple[list[float], list[float]] | None = None,
+                 params_json: str | None = None) -> pb2.InitRequest:
+    spec = pb2.Spec(observation_size=obs)
+    if box is not None:
+        spec.action.box.low.extend(box[0])
+        spec.action.box.high.extend(box[1])
+    elif n is not None:
+        spec.action.discrete_n = n
+    text = json.dumps({"hidden_sizes": [8]} if params is None else params) \
+        if params_json is None else params_json
+    return pb2.InitRequest(client_id=client_id, algorithm=algorithm, params_json=text, spec=spec)
+
+
+def trajectory(steps: int = 3, obs: int = 4, version: int = 1,
+               actions: np.ndarray | None = None) -> pb2.Trajectory:
+    return pb2.Trajectory(
+        version=version, observations=encode(np.zeros((steps, obs), np.float32)),
+        actions=encode(np.zeros(steps, np.int64) if actions is None else actions),
+        rewards=encode(np.ones(steps, np.float32)),
+        log_probs=encode(np.full(steps, -0.7, np.float32)), terminated=True)
+
+
+def rejected(call: Any, request: Any, code: grpc.StatusCode, *fragments: str) -> str:
+    """Assert that ``call(request)`` fails with ``code`` naming every fragment; the details."""
+    with pytest.raises(grpc.RpcError) as info:
+        call(request, timeout=5)
+    assert info.value.code() == code, info.value.details()
+    for fragment in fragments:
+        assert fragment in info.value.details()
+    return info.value.details()
+
+
+@pytest.fixture
+def wire() -> SimpleNamespace:
+    """Builders of raw requests (see init_request, trajectory, rejected)."""
+    return SimpleNamespace(init_request=init_request, trajectory=trajectory, rejected=rejected)
 
 
 @pytest.fixture
@@ -153,3 +219,25 @@ def proxy() -> Iterator[TcpProxy]:
     p = TcpProxy()
     yield p
     p.close()
+
+
+def make_certificate(directory: Path, name: str = "server") -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1: ``(cert.pem, key.pem)`` paths."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = directory / f"{name}-cert.pem", directory / f"{name}-key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return str(cert), str(key)
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[str, str]:
+    return make_certificate(tmp_path)
+
+
+@pytest.fixture
+def other_certificate(tmp_path: Path) -> tuple[str, str]:
+    """A second, unrelated self-signed certificate (a CA that signed nothing of ours)."""
+    return make_certificate(tmp_path, "other")

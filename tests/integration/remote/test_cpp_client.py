@@ -22,9 +22,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from iroko_gym.remote import gym_driver
 from iroko_gym.remote.client import RemoteAgent
 from iroko_gym.remote.config import ActionSpec, ClientConfig, algorithm_params
 from iroko_gym.remote.policy import LocalPolicy
+from iroko_gym.remote.protocol import MalformedMessage
 from iroko_gym.remote.snapshots import Snapshot, update_message
 
 pytestmark = pytest.mark.integration
@@ -131,7 +133,7 @@ def trained_history(make_server, config: ClientConfig, versions: int) -> list[Sn
                     action.update_reward(float(np.sum(action.raw)) if not config.action.discrete
                                          else float(action.act == 0))
                     (agent.mark_end_of_trajectory if t == 15 else agent.add_to_trajectory)(traj, action)
-            assert agent.wait_for_model(version, timeout=60)
+            assert gym_driver.wait_for_model(agent, version, timeout=60)
     history = server.learner(config.client_id).history
     latest = history.latest.version
     return [history.get(v) for v in range(latest - versions + 1, latest + 1)]
@@ -302,12 +304,17 @@ def test_drop_and_buffer_accounting_matches_python(cpp, tmp_path, make_server, d
                                    max_buffered_trajectories=3)
     py = RemoteAgent(config.replace(client_id="py"))
     cc = drives(cpp, config_file(tmp_path / "c.json", config.replace(client_id="cc"), params))
-    script = [("episodes", (10, 5)), ("flush", ()), ("episodes", (2, 5, True)), ("flush", ()),
+    script = [("episodes", (10, 5)), ("flush", ()), ("nan", (2, 5)), ("flush", ()),
               ("episodes", (1, 4)), ("flush", ())]
     for name, args in script:
         if name == "episodes":
             python_episodes(py, *args)
-            reply = cc(f"episodes {args[0]} {args[1]}" + (" nan" if len(args) > 2 else ""))
+            reply = cc(f"episodes {args[0]} {args[1]}")
+        elif name == "nan":  # refused where it enters, by both clients: nothing reaches the server
+            with pytest.raises(MalformedMessage, match=r"reward=nan: values must be finite"):
+                python_episodes(py, *args, nan_last=True)
+            assert "reward=nan: values must be finite" in cc(f"episodes {args[0]} {args[1]} nan")["error"]
+            reply = cc("stats")
         else:
             assert py.flush(30)
             reply = cc("flush 30")
@@ -316,10 +323,8 @@ def test_drop_and_buffer_accounting_matches_python(cpp, tmp_path, make_server, d
         if name == "episodes" and args[0] == 10:  # 10 ended into a buffer of 3
             assert reply["stats"]["dropped_overflow"] == 7 and reply["stats"]["buffered"] == 3
     final = reply["stats"]
-    assert final["dropped_rejected"] == 2  # the batch with a NaN reward: refused as malformed
+    assert final["dropped_rejected"] == 0 and final["last_error"] == py.stats().last_error == ""
     assert final["trajectories_sent"] == 4 and final["steps_sent"] == 19
-    assert final["last_error"].startswith("INVALID_ARGUMENT") and py.stats().last_error.startswith(
-        "INVALID_ARGUMENT")
     py.close()
     closed = cc("close 10")
     assert counts(closed["stats"]) == counts(py.stats())

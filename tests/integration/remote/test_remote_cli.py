@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from iroko_gym.remote.client import RemoteAgent
+from iroko_gym.remote.gym_driver import wait_for_learner
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +29,7 @@ def test_server_cli_serves_and_checkpoints_on_sigterm(tmp_path, make_config):
             traj, action = agent.request_for_action(None, np.zeros(4))
             agent.mark_end_of_trajectory(traj, action)
             assert agent.flush(10)
-            assert agent.wait_for_learner(10)
+            assert wait_for_learner(agent, 10)
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.integration
 
 
 def run(script: str, *args: str, timeout: float = 200) -> list[dict]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    # PYTHONPATH: the checkout under test, not whichever copy of the package is installed.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.Popen([sys.executable, str(EXAMPLES / script), *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from iroko_gym.remote.client import RemoteAgent
+from iroko_gym.remote.gym_driver import wait_for_learner, wait_for_model
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +27,7 @@ def test_restarted_server_resumes_weights_optimiser_and_version(make_server, mak
     first = make_server()
     with RemoteAgent(make_config(first.address, algorithm=algorithm, params=params)) as agent:
         play(agent, 6)
-        assert agent.wait_for_learner(timeout=30)
+        assert wait_for_learner(agent, timeout=30)
     before = first.learner("c1")
     version, counters = before.version, dict(before.counters)
     weights = {k: v.copy() for k, v in before.history.latest.tensors.items()}
@@ -49,7 +50,7 @@ def test_restarted_server_resumes_weights_optimiser_and_version(make_server, mak
     with RemoteAgent(make_config(second.address, algorithm=algorithm, params=params)) as agent:
         assert agent.version == version  # joined the restored learner, not a fresh one
         play(agent, 6)
-        assert agent.wait_for_learner(timeout=30)
+        assert wait_for_learner(agent, timeout=30)
     assert second.learner("c1").version > version
 
 
@@ -58,12 +59,12 @@ def test_unfinished_ppo_rollout_survives_a_restart(make_server, make_config, pla
     first = make_server()
     with RemoteAgent(make_config(first.address, params=params)) as agent:
         play(agent, 3)  # 48 of 64 steps
-        assert agent.wait_for_learner(timeout=30)
+        assert wait_for_learner(agent, timeout=30)
     first.close()
     second = make_server()
     with RemoteAgent(make_config(second.address, params=params)) as agent:
         play(agent, 1)  # 64 now: the restored 48 count towards the update
-        assert agent.wait_for_model(1, timeout=30)
+        assert wait_for_model(agent, 1, timeout=30)
     assert second.learner("c1").counters["trajectories_trained"] == 4
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from iroko_gym.errors import ConfigError
 from iroko_gym.remote.client import RemoteAgent
+from iroko_gym.remote.gym_driver import wait_for_model
 from iroko_gym.remote.config import ActionSpec
 
 pytestmark = pytest.mark.integration
@@ -49,7 +50,7 @@ def test_client_picks_up_diffs_through_report_replies(server, make_config, play)
     with RemoteAgent(config) as agent:
         for expected in (2, 3, 4):
             play(agent, 2)
-            assert agent.wait_for_model(expected - 1, timeout=30)
+            assert wait_for_model(agent, expected - 1, timeout=30)
             assert agent.version == expected
             assert_same_weights(agent, server, "c1")
         stats = agent.stats()
@@ -63,7 +64,7 @@ def test_new_trajectory_uses_new_version_old_one_keeps_its_own(server, make_conf
         traj, first = agent.request_for_action(None, np.zeros(4))
         agent.add_to_trajectory(traj, first)
         play(agent, 1)
-        assert agent.wait_for_model(1, timeout=30)
+        assert wait_for_model(agent, 1, timeout=30)
         traj, action = agent.request_for_action(traj, np.zeros(4))
         assert traj.version == 1 and action.version == 1
         agent.mark_end_of_trajectory(traj, action)
@@ -118,7 +119,7 @@ def test_continuous_actions_stay_in_bounds_and_train(server, make_config):
                 agent.mark_end_of_trajectory(traj, act, truncated=True, next_obs=np.zeros(3))
             else:
                 agent.add_to_trajectory(traj, act)
-        assert agent.wait_for_model(1, timeout=30)
+        assert wait_for_model(agent, 1, timeout=30)
         assert "log_std" in agent.snapshot.tensors
         assert_same_weights(agent, server, "c1")
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from iroko_gym.remote.client import RemoteAgent
+from iroko_gym.remote.gym_driver import wait_for_learner, wait_for_model
 
 pytestmark = pytest.mark.integration
 
@@ -31,10 +32,10 @@ def run_with_late_trajectory(server, config) -> tuple[int, int]:
         late = episode(agent)
         for _ in range(2):
             finish(agent, *episode(agent))
-        assert agent.wait_for_learner(timeout=30)
-        assert agent.wait_for_model(1, timeout=30)
+        assert wait_for_learner(agent, timeout=30)
+        assert wait_for_model(agent, 1, timeout=30)
         finish(agent, *late)
-        assert agent.wait_for_learner(timeout=30)
+        assert wait_for_learner(agent, timeout=30)
         stats = agent.stats()
         assert stats.trajectories_sent == 3  # delivered; what the learner does is its business
     metrics = server.metrics().learners[0]
@@ -66,5 +67,5 @@ def test_trajectory_from_a_version_the_server_never_had_is_dropped(server, make_
         traj, action = episode(agent, steps=4)
         traj.policy.version = 7  # as if acting on weights a restarted server lost
         finish(agent, traj, action)
-        assert agent.wait_for_learner(timeout=30)
+        assert wait_for_learner(agent, timeout=30)
     assert server.metrics().learners[0].stale_dropped == 1

@@ -32,7 +32,11 @@ struct Action {
   double reward = 0.0;
   uint64_t serial = 0;        // which request_for_action made it (0: none)
 
-  void update_reward(double r) { reward = r; }
+  // Finite and within kMaxMagnitude, else MalformedMessage (as the Python client).
+  void update_reward(double r) {
+    check_value("reward", r);
+    reward = r;
+  }
 };
 
 // Actions collected with one model version; ended by mark_end_of_trajectory. A default or

@@ -1,6 +1,7 @@
 // Errors of the C++ client: the same two kinds as iroko_gym.errors (ConfigError, RemoteError).
 #pragma once
 
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 
@@ -23,5 +24,21 @@ class RemoteError : public Error {
  public:
   using Error::Error;
 };
+
+// A value the client would send is not finite or beyond kMaxMagnitude (iroko_gym's
+// MalformedMessage): refused where it enters, not discovered later by the server.
+class MalformedMessage : public RemoteError {
+ public:
+  using RemoteError::RemoteError;
+};
+
+// Observations, rewards, box actions and log-probabilities beyond this magnitude are refused
+// (iroko_gym.remote.protocol.MAX_MAGNITUDE).
+inline constexpr double kMaxMagnitude = 1e9;
+
+// Throws MalformedMessage naming `field` and the first value that is not finite or is beyond
+// kMaxMagnitude.
+void check_values(const std::string& field, const float* values, std::size_t n);
+void check_value(const std::string& field, double value);
 
 }  // namespace iroko

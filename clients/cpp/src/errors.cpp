@@ -1,0 +1,40 @@
+// Value checks shared by everything the client sends (mirrors iroko_gym.remote.protocol.check_values).
+#include "iroko/errors.hpp"
+
+#include <cmath>
+#include <cstdio>
+
+namespace iroko {
+
+namespace {
+
+// Python's repr of a float for the values that matter here: nan, inf, -inf or %g-like digits.
+std::string show(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+[[noreturn]] void refuse(const std::string& where, double v) {
+  throw MalformedMessage(where + "=" + show(v) +
+                         ": values must be finite and within [-1e+09, 1e+09]; scale them (or fix the NaN/inf "
+                         "at its source)");
+}
+
+bool bad(double v) { return !(v >= -kMaxMagnitude && v <= kMaxMagnitude); }  // NaN compares false
+
+}  // namespace
+
+void check_values(const std::string& field, const float* values, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (bad(values[i])) refuse(field + "[" + std::to_string(i) + "]", values[i]);
+  }
+}
+
+void check_value(const std::string& field, double value) {
+  if (bad(value)) refuse(field, value);
+}
+
+}  // namespace iroko
