@@ -34,7 +34,10 @@ void check_values(const std::string& field, const float* values, std::size_t n) 
 }
 
 void check_value(const std::string& field, double value) {
-  if (bad(value)) refuse(field, value);
+  // Worded as iroko_gym.validate.check_real, which the Python client uses for one value.
+  if (bad(value)) {
+    throw MalformedMessage(field + "=" + show(value) + ": must be a finite number in [-1000000000.0, 1000000000.0]");
+  }
 }
 
 }  // namespace iroko
