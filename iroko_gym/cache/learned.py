@@ -142,9 +142,9 @@ def load_agent_tensors(path: str | Path) -> ReuseAgent:
 def _agent(version: int, tensors: dict[str, np.ndarray]) -> ReuseAgent:
     from iroko_gym.remote.config import ActionSpec
     from iroko_gym.remote.policy import LocalPolicy
-    from iroko_gym.remote.snapshots import Snapshot
+    from iroko_gym.remote.snapshots import ModelSnapshot
 
-    snapshot = Snapshot.freeze(version, tensors, {"epsilon": 0.0})
+    snapshot = ModelSnapshot.freeze(version, tensors, {"epsilon": 0.0})
     return ReuseAgent(LocalPolicy(snapshot, "DQN", "relu", ActionSpec(n=2), np.random.default_rng(0)))
 
 

@@ -22,7 +22,7 @@ from iroko_gym.remote.channel import Channel
 from iroko_gym.remote.config import ClientConfig, load_client_config, params_json
 from iroko_gym.remote.policy import LocalPolicy
 from iroko_gym.remote.protocol import MAX_MAGNITUDE, MalformedMessage, check_values
-from iroko_gym.remote.snapshots import Snapshot, apply_update
+from iroko_gym.remote.snapshots import ModelSnapshot, apply_update
 from iroko_gym.remote.stubs import pb2
 from iroko_gym.remote.trajectory import TrajectoryData
 from iroko_gym.remote.uploader import ClientStats, Uploader
@@ -93,7 +93,7 @@ class RemoteAgent:
         cfg = self.config
         self._rng = np.random.default_rng(cfg.seed)
         self._model_lock = threading.Lock()
-        self._snapshot: Snapshot | None = None
+        self._snapshot: ModelSnapshot | None = None
         self._policy: LocalPolicy | None = None
         self._channel = Channel(cfg)
         self._uploader = Uploader(cfg, self._channel, lambda: self.version, self._apply,
@@ -165,7 +165,7 @@ class RemoteAgent:
         return 0 if policy is None else policy.version
 
     @property
-    def snapshot(self) -> Snapshot:
+    def snapshot(self) -> ModelSnapshot:
         """The local model's weights (read-only)."""
         assert self._snapshot is not None
         return self._snapshot

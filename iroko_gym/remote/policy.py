@@ -13,12 +13,12 @@ import numpy as np
 
 from iroko_gym.errors import RemoteError
 from iroko_gym.remote.config import ActionSpec
-from iroko_gym.remote.snapshots import Snapshot
+from iroko_gym.remote.snapshots import ModelSnapshot
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-def _layers(snapshot: Snapshot, prefix: str) -> list[tuple[np.ndarray, np.ndarray]]:
+def _layers(snapshot: ModelSnapshot, prefix: str) -> list[tuple[np.ndarray, np.ndarray]]:
     layers = []
     i = 0
     while f"{prefix}.{i}.weight" in snapshot.tensors:
@@ -33,7 +33,7 @@ def _layers(snapshot: Snapshot, prefix: str) -> list[tuple[np.ndarray, np.ndarra
 class LocalPolicy:
     """Acts with one snapshot; cheap to build, never mutated (swap for a new version)."""
 
-    def __init__(self, snapshot: Snapshot, algorithm: str, activation: str,
+    def __init__(self, snapshot: ModelSnapshot, algorithm: str, activation: str,
                  action: ActionSpec, rng: np.random.Generator) -> None:
         self.version = snapshot.version
         self._dqn = algorithm == "DQN"

@@ -22,7 +22,7 @@ from iroko_gym.remote.stubs import pb2
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class ModelSnapshot:
     """One model version: read-only named tensors plus scalars (e.g. epsilon)."""
 
     version: int
@@ -31,7 +31,7 @@ class Snapshot:
 
     @classmethod
     def freeze(cls, version: int, tensors: Mapping[str, np.ndarray],
-               scalars: Mapping[str, float] | None = None) -> Snapshot:
+               scalars: Mapping[str, float] | None = None) -> ModelSnapshot:
         """Copy ``tensors`` into read-only arrays so that the snapshot cannot change."""
         frozen = {}
         for name, value in tensors.items():
@@ -47,7 +47,7 @@ def _bits(array: np.ndarray) -> np.ndarray:
         else array.reshape(-1)
 
 
-def update_message(new: Snapshot, base: Snapshot | None = None) -> pb2.ModelUpdate:
+def update_message(new: ModelSnapshot, base: ModelSnapshot | None = None) -> pb2.ModelUpdate:
     """``new`` as a full model (``base`` None) or as the changes since ``base``."""
     msg = pb2.ModelUpdate(version=new.version, scalars=dict(new.scalars))
     if base is None or set(base.tensors) != set(new.tensors):
@@ -73,11 +73,11 @@ def update_message(new: Snapshot, base: Snapshot | None = None) -> pb2.ModelUpda
     return msg
 
 
-def apply_update(current: Snapshot | None, msg: pb2.ModelUpdate) -> Snapshot:
+def apply_update(current: ModelSnapshot | None, msg: pb2.ModelUpdate) -> ModelSnapshot:
     """The snapshot obtained by applying ``msg`` to ``current`` (which is left untouched)."""
     if msg.full:
         tensors = {name: decode(t, f"model.{name}") for name, t in msg.tensors.items()}
-        return Snapshot.freeze(msg.version, tensors, msg.scalars)
+        return ModelSnapshot.freeze(msg.version, tensors, msg.scalars)
     if current is None or current.version != msg.base_version:
         have = None if current is None else current.version
         raise RemoteError(f"diff to version {msg.version} is based on {msg.base_version}, "
@@ -93,7 +93,7 @@ def apply_update(current: Snapshot | None, msg: pb2.ModelUpdate) -> Snapshot:
         flat[decode(sparse.indices, f"model.{name}.indices", "int64")] = \
             decode(sparse.values, f"model.{name}.values", array.dtype.name)
         tensors[name] = array
-    return Snapshot.freeze(msg.version, tensors, msg.scalars)
+    return ModelSnapshot.freeze(msg.version, tensors, msg.scalars)
 
 
 class VersionHistory:
@@ -103,31 +103,31 @@ class VersionHistory:
         if keep < 1:
             raise RemoteError(f"keep={keep}: keep at least one version")
         self._keep = keep
-        self._snapshots: OrderedDict[int, Snapshot] = OrderedDict()
+        self._snapshots: OrderedDict[int, ModelSnapshot] = OrderedDict()
         self._encoded: OrderedDict[tuple[int, int], pb2.ModelUpdate] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
     def publish(self, tensors: Mapping[str, np.ndarray], scalars: Mapping[str, float],
-                version: int | None = None) -> Snapshot:
+                version: int | None = None) -> ModelSnapshot:
         """Freeze and append the next version (or an explicit one, when restoring)."""
         with self._lock:
             latest = next(reversed(self._snapshots), 0) if self._snapshots else 0
             number = latest + 1 if version is None else version
             if number <= latest:
                 raise RemoteError(f"version {number} is not newer than {latest}")
-            snap = Snapshot.freeze(number, tensors, scalars)
+            snap = ModelSnapshot.freeze(number, tensors, scalars)
             self._snapshots[number] = snap
             while len(self._snapshots) > self._keep:
                 self._snapshots.popitem(last=False)
             return snap
 
     @property
-    def latest(self) -> Snapshot:
+    def latest(self) -> ModelSnapshot:
         with self._lock:
             return self._snapshots[next(reversed(self._snapshots))]
 
-    def get(self, version: int) -> Snapshot | None:
+    def get(self, version: int) -> ModelSnapshot | None:
         with self._lock:
             return self._snapshots.get(version)
 

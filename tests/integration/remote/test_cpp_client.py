@@ -28,7 +28,7 @@ from iroko_gym.remote.client import RemoteAgent
 from iroko_gym.remote.config import ActionSpec, ClientConfig, algorithm_params
 from iroko_gym.remote.policy import LocalPolicy
 from iroko_gym.remote.protocol import MalformedMessage
-from iroko_gym.remote.snapshots import Snapshot, update_message
+from iroko_gym.remote.snapshots import ModelSnapshot, update_message
 
 pytestmark = pytest.mark.integration
 
@@ -120,7 +120,7 @@ def probe(cpp: Path, tmp_path: Path, config: ClientConfig, params: dict, updates
     return json.loads(done.stdout)
 
 
-def trained_history(make_server, config: ClientConfig, versions: int) -> list[Snapshot]:
+def trained_history(make_server, config: ClientConfig, versions: int) -> list[ModelSnapshot]:
     """The last ``versions`` snapshots of a learner trained on synthetic episodes."""
     server = make_server()
     config = config.replace(server_address=server.address, batch_size=4, flush_interval_s=0.05)
@@ -140,7 +140,7 @@ def trained_history(make_server, config: ClientConfig, versions: int) -> list[Sn
     return [history.get(v) for v in range(latest - versions + 1, latest + 1)]
 
 
-def updates_for(history: list[Snapshot]) -> list:
+def updates_for(history: list[ModelSnapshot]) -> list:
     """Full first version, then each as a diff — plus a hand-made sparse diff on top."""
     msgs = [update_message(history[0])] + [update_message(new, old)
                                            for old, new in zip(history, history[1:])]
@@ -148,7 +148,7 @@ def updates_for(history: list[Snapshot]) -> list:
     tensors = {k: np.array(v) for k, v in last.tensors.items()}
     first = sorted(tensors)[0]
     tensors[first].reshape(-1)[[0, 5, 7]] += np.float32(0.125)
-    sparse = Snapshot.freeze(last.version + 1, tensors, {**last.scalars, "epsilon": 0.25})
+    sparse = ModelSnapshot.freeze(last.version + 1, tensors, {**last.scalars, "epsilon": 0.25})
     msg = update_message(sparse, last)
     assert first in msg.sparse and not msg.full  # the element-wise path is exercised
     return [*msgs, msg], sparse
@@ -166,7 +166,7 @@ def assert_close_outputs(got: list[float], want: np.ndarray) -> None:
     assert np.allclose(got, want, rtol=1e-6, atol=1e-6), (got, want)
 
 
-def assert_same_tensors(result: dict, snapshot: Snapshot) -> None:
+def assert_same_tensors(result: dict, snapshot: ModelSnapshot) -> None:
     assert result["version"] == snapshot.version
     assert set(result["tensors"]) == set(snapshot.tensors)
     for name, array in snapshot.tensors.items():

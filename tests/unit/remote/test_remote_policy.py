@@ -9,7 +9,7 @@ import torch
 from iroko_gym.remote.config import ActionSpec
 from iroko_gym.remote.networks import ActorCritic, QNetwork
 from iroko_gym.remote.policy import LocalPolicy
-from iroko_gym.remote.snapshots import Snapshot
+from iroko_gym.remote.snapshots import ModelSnapshot
 
 
 def obs_batch(n: int = 32, size: int = 5) -> np.ndarray:
@@ -20,7 +20,7 @@ def obs_batch(n: int = 32, size: int = 5) -> np.ndarray:
 def test_discrete_logits_and_log_probs_match_torch(activation):
     torch.manual_seed(0)
     net = ActorCritic(5, ActionSpec(n=3), (16, 16), activation)
-    policy = LocalPolicy(Snapshot.freeze(1, net.policy_tensors()), "PPO", activation,
+    policy = LocalPolicy(ModelSnapshot.freeze(1, net.policy_tensors()), "PPO", activation,
                          ActionSpec(n=3), np.random.default_rng(0))
     obs = obs_batch()
     mask = np.array([True, False, True])
@@ -36,7 +36,7 @@ def test_gaussian_log_probs_match_torch_and_actions_are_clipped():
     action = ActionSpec(low=(0.0, -1.0), high=(0.5, 1.0))
     torch.manual_seed(0)
     net = ActorCritic(5, action, (16,), "tanh", init_log_std=0.5)
-    policy = LocalPolicy(Snapshot.freeze(1, net.policy_tensors()), "PPO", "tanh", action,
+    policy = LocalPolicy(ModelSnapshot.freeze(1, net.policy_tensors()), "PPO", "tanh", action,
                          np.random.default_rng(0))
     obs = obs_batch()
     with torch.no_grad():
@@ -52,13 +52,13 @@ def test_dqn_is_greedy_at_epsilon_zero_and_respects_masks_when_exploring():
     torch.manual_seed(0)
     net = QNetwork(5, 4, (16,), "relu")
     tensors = net.policy_tensors()
-    greedy = LocalPolicy(Snapshot.freeze(1, tensors, {"epsilon": 0.0}), "DQN", "relu",
+    greedy = LocalPolicy(ModelSnapshot.freeze(1, tensors, {"epsilon": 0.0}), "DQN", "relu",
                          ActionSpec(n=4), np.random.default_rng(0))
     obs = obs_batch()
     with torch.no_grad():
         q = net(torch.as_tensor(obs)).numpy()
     assert [greedy.act(row, None)[0] for row in obs] == list(q.argmax(axis=1))
-    explore = LocalPolicy(Snapshot.freeze(1, tensors, {"epsilon": 1.0}), "DQN", "relu",
+    explore = LocalPolicy(ModelSnapshot.freeze(1, tensors, {"epsilon": 1.0}), "DQN", "relu",
                           ActionSpec(n=4), np.random.default_rng(0))
     mask = np.array([False, True, False, True])
     chosen = {explore.act(obs[0], mask)[0] for _ in range(200)}

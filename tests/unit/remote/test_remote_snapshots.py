@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from iroko_gym.errors import RemoteError
-from iroko_gym.remote.snapshots import Snapshot, VersionHistory, apply_update, update_message
+from iroko_gym.remote.snapshots import ModelSnapshot, VersionHistory, apply_update, update_message
 
 
 def weights(seed: int = 0) -> dict[str, np.ndarray]:
@@ -17,7 +17,7 @@ def weights(seed: int = 0) -> dict[str, np.ndarray]:
 
 def test_snapshots_are_read_only_copies():
     source = weights()
-    snap = Snapshot.freeze(1, source, {"epsilon": 0.5})
+    snap = ModelSnapshot.freeze(1, source, {"epsilon": 0.5})
     source["q.0.bias"][0] = 99.0
     assert snap.tensors["q.0.bias"][0] != 99.0
     with pytest.raises(ValueError):
@@ -27,11 +27,11 @@ def test_snapshots_are_read_only_copies():
 
 
 def test_sparse_change_is_sent_as_indices_and_applies_bit_exactly():
-    old = Snapshot.freeze(1, weights())
+    old = ModelSnapshot.freeze(1, weights())
     changed = {k: v.copy() for k, v in old.tensors.items()}
     changed["q.0.weight"][3, 5] = np.nextafter(changed["q.0.weight"][3, 5], np.float32(9))
     changed["q.0.weight"][10, 0] = -0.0 if changed["q.0.weight"][10, 0] == 0 else 0.0
-    new = Snapshot.freeze(2, changed, {"epsilon": 0.4})
+    new = ModelSnapshot.freeze(2, changed, {"epsilon": 0.4})
     msg = update_message(new, old)
     assert not msg.full and msg.base_version == 1
     assert set(msg.sparse) == {"q.0.weight"} and not msg.tensors
@@ -43,23 +43,23 @@ def test_sparse_change_is_sent_as_indices_and_applies_bit_exactly():
 
 
 def test_dense_change_sends_whole_tensors_and_unchanged_tensors_are_omitted():
-    old = Snapshot.freeze(1, weights())
+    old = ModelSnapshot.freeze(1, weights())
     changed = dict(old.tensors)
     changed["q.0.weight"] = old.tensors["q.0.weight"] + 1.0
-    msg = update_message(Snapshot.freeze(2, changed), old)
+    msg = update_message(ModelSnapshot.freeze(2, changed), old)
     assert set(msg.tensors) == {"q.0.weight"} and not msg.sparse
 
 
 def test_diff_of_identical_weights_is_empty_but_still_advances_the_version():
-    old = Snapshot.freeze(1, weights())
-    msg = update_message(Snapshot.freeze(2, old.tensors), old)
+    old = ModelSnapshot.freeze(1, weights())
+    msg = update_message(ModelSnapshot.freeze(2, old.tensors), old)
     assert not msg.tensors and not msg.sparse
     assert apply_update(old, msg).version == 2
 
 
 def test_diff_on_the_wrong_base_is_refused():
-    old = Snapshot.freeze(1, weights())
-    msg = update_message(Snapshot.freeze(3, weights(1)), Snapshot.freeze(2, weights(2)))
+    old = ModelSnapshot.freeze(1, weights())
+    msg = update_message(ModelSnapshot.freeze(3, weights(1)), ModelSnapshot.freeze(2, weights(2)))
     with pytest.raises(RemoteError, match="based on 2, but the client holds 1"):
         apply_update(old, msg)
 
