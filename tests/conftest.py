@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from tests import machine
 
 
 def _emulation_unavailable() -> str | None:
@@ -29,14 +30,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
-def _links() -> set[str]:
-    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
-    return {line.split(": ")[1].split("@")[0] for line in out.splitlines()}
-
-
-def _netns() -> set[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
-    return {line.split()[0] for line in out.splitlines() if line.strip()}
 
 
 @pytest.fixture(autouse=True)
@@ -60,12 +53,14 @@ def _machine_left_as_found(request: pytest.FixtureRequest, monkeypatch: pytest.M
         return own
 
     monkeypatch.setattr(backend, "claim_prefix", claim_and_remember)
-    netns, links_before = _netns(), _links()
+    netns, links_before = machine.netns(), machine.links()
+    others = tuple(path.stem for path in registry.RUN_DIR.glob("i*.json"))  # live envs of other processes
     yield
-    removed = sorted(links_before - _links())  # links that existed before the test and are gone
+    # Links that existed before the test and are gone; another process's env may close meanwhile.
+    removed = sorted(n for n in links_before - machine.links() if not (others and n.startswith(others)))
     records = [registry.RUN_DIR / f"{p}.json" for p in claimed if (registry.RUN_DIR / f"{p}.json").exists()]
-    links = sorted(n for n in _links() if any(n.startswith(p) for p in claimed))
-    new_netns = sorted(_netns() - netns)
+    links = sorted(n for n in machine.links() if any(n.startswith(p) for p in claimed))
+    new_netns = sorted(machine.netns() - netns)
     for path in records:  # clean up so later tests start from a clean machine
         registry.Ownership.load(path).remove_all()
     if records or links or new_netns:

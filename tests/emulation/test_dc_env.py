@@ -18,13 +18,10 @@ from gymnasium.utils.env_checker import check_env
 import iroko_gym  # noqa: F401
 from iroko_gym.dc.registry import RUN_DIR, process_start_time
 from iroko_gym.errors import EmulationError
+from tests import machine
 
 pytestmark = pytest.mark.emulation
 
-
-def _links() -> set[str]:
-    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
-    return {line.split(": ")[1].split("@")[0] for line in out.splitlines()}
 
 
 def _owned_pids(prefix: str) -> list[int]:
@@ -75,16 +72,16 @@ def test_full_rate_fills_the_bottleneck_queue_and_the_reward_responds(make_env):
 
 
 def test_close_removes_every_link_process_and_record(make_env):
-    before = _links()
+    before = machine.links()
     env = make_env()
     env.reset(seed=0)
     prefix = env.unwrapped.prefix
     pids = _owned_pids(prefix)
     assert len(pids) >= 4 + 2 + 4  # host shells, switch shells, goben servers (+ clients, tm)
-    assert any(name.startswith(prefix) for name in _links())
+    assert any(name.startswith(prefix) for name in machine.links())
     env.close()
     env.close()
-    assert _links() == before
+    assert machine.links() == before
     assert not (RUN_DIR / f"{prefix}.json").exists()
     time.sleep(0.2)
     assert [pid for pid in pids if Path(f"/proc/{pid}").exists()] == []
@@ -155,12 +152,12 @@ def test_kill_9_mid_episode_is_cleaned_by_the_next_start(make_env, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert (RUN_DIR / f"{prefix}.json").exists()
-    assert any(name.startswith(prefix) for name in _links())  # bridges and switch links survive the kill
+    assert any(name.startswith(prefix) for name in machine.links())  # bridges and switch links survive the kill
 
     env = make_env()
     env.reset(seed=0)  # the next start reaps the dead env's record
     assert not (RUN_DIR / f"{prefix}.json").exists()
-    assert not any(name.startswith(prefix) for name in _links())
+    assert not any(name.startswith(prefix) for name in machine.links())
     time.sleep(0.2)
     assert [pid for pid in pids if process_start_time(pid) is not None and Path(f"/proc/{pid}").exists()] == []
     assert env.step(np.ones(4, dtype=np.float32))[4]["interval_s"] > 0
@@ -211,5 +208,5 @@ def test_sigterm_tears_the_env_down_before_the_process_dies(tmp_path):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == -signal.SIGTERM  # still dies of SIGTERM, as without us
     assert not (RUN_DIR / f"{prefix}.json").exists()
-    assert not any(name.startswith(prefix) for name in _links())
+    assert not any(name.startswith(prefix) for name in machine.links())
     assert [pid for pid in pids if Path(f"/proc/{pid}").exists()] == []

@@ -23,6 +23,7 @@ pytest.importorskip("ray.rllib", reason="Ray RLlib is the optional extra: ./inst
 import pandas as pd
 
 from iroko_gym.dc.registry import RUN_DIR, process_start_time
+from tests import machine
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.emulation, pytest.mark.slow]
@@ -34,14 +35,6 @@ training: {train_batch_size_per_learner: 32, minibatch_size: 16, num_epochs: 1}
 """
 
 
-def _links() -> set[str]:
-    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
-    return {line.split(": ")[1].split("@")[0] for line in out.splitlines()}
-
-
-def _netns() -> set[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
-    return {line.split()[0] for line in out.splitlines() if line.strip()}
 
 
 def _descends_from(pid: int, ancestor: int) -> bool:
@@ -78,7 +71,7 @@ class RecordWatcher(threading.Thread):
 
 
 def _leftovers(records: dict[str, set[tuple[int, int]]], netns_before: set[str], marker: str) -> dict[str, list]:
-    links = _links()
+    links = machine.links()
     pids = [pid for procs in records.values() for pid, start in procs if process_start_time(pid) == start]
     by_cmdline = []
     for proc in Path("/proc").glob("[0-9]*"):
@@ -91,7 +84,7 @@ def _leftovers(records: dict[str, set[tuple[int, int]]], netns_before: set[str],
         "records": [p for p in records if (RUN_DIR / f"{p}.json").exists()],
         "links": sorted(n for n in links if any(n.startswith(p) for p in records)),
         "processes": sorted(set(pids) | set(by_cmdline)),
-        "netns": sorted(_netns() - netns_before),
+        "netns": sorted(machine.netns() - netns_before),
     }
 
 
@@ -130,7 +123,7 @@ def _assert_nothing_left(records: dict[str, set[tuple[int, int]]], netns_before:
 
 
 def test_ppo_two_env_runners_on_the_dumbbell_leaves_nothing_behind(tmp_path: Path) -> None:
-    netns_before = _netns()
+    netns_before = machine.netns()
     proc = _start_run(tmp_path, iterations=1)
     watcher = RecordWatcher(proc.pid)
     watcher.start()
@@ -147,7 +140,7 @@ def test_ppo_two_env_runners_on_the_dumbbell_leaves_nothing_behind(tmp_path: Pat
 
 def test_sigkilled_env_runner_is_replaced_and_its_network_reaped(tmp_path: Path) -> None:
     """SIGKILL one env runner mid-training: RLlib restarts it, and what it left is removed."""
-    netns_before = _netns()
+    netns_before = machine.netns()
     proc = _start_run(tmp_path, iterations=6)
     watcher = RecordWatcher(proc.pid)
     watcher.start()

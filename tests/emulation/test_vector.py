@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 import gymnasium as gym
@@ -11,13 +10,10 @@ import pytest
 
 import iroko_gym  # noqa: F401
 from iroko_gym.dc.registry import RUN_DIR
+from tests import machine
 
 pytestmark = pytest.mark.emulation
 
-
-def _links() -> set[str]:
-    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
-    return {line.split(": ")[1].split("@")[0] for line in out.splitlines()}
 
 
 def test_async_vector_env_of_two_runs_and_cleans_up():
@@ -26,7 +22,7 @@ def test_async_vector_env_of_two_runs_and_cleans_up():
         obs, info = envs.reset(seed=[0, 1])
         prefixes = list(info["prefix"])
         assert len(set(prefixes)) == 2 and obs.shape == (2,) + envs.single_observation_space.shape
-        assert all(any(n.startswith(p) for n in _links()) for p in prefixes)
+        assert all(any(n.startswith(p) for n in machine.links()) for p in prefixes)
         done = 0
         for _ in range(7):  # 5 steps per episode, then the vector env resets the finished envs itself
             obs, reward, _, truncated, info = envs.step(np.ones((2, 4), dtype=np.float32))
@@ -36,7 +32,7 @@ def test_async_vector_env_of_two_runs_and_cleans_up():
     finally:
         envs.close()
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(n.startswith(tuple(prefixes)) for n in _links()):
+    while time.monotonic() < deadline and any(n.startswith(tuple(prefixes)) for n in machine.links()):
         time.sleep(0.1)
-    assert not [n for n in _links() if n.startswith(tuple(prefixes))]
+    assert not [n for n in machine.links() if n.startswith(tuple(prefixes))]
     assert not [p for p in prefixes if (RUN_DIR / f"{p}.json").exists()]

@@ -2,19 +2,18 @@
 #include "iroko/errors.hpp"
 
 #include <cmath>
-#include <cstdio>
+
+#include "json.hpp"
 
 namespace iroko {
 
 namespace {
 
-// Python's repr of a float for the values that matter here: nan, inf, -inf or %g-like digits.
+// As Python's repr shows the values that matter here: nan, inf, -inf, else the JSON digits.
 std::string show(double v) {
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
+  return json::number(v);
 }
 
 [[noreturn]] void refuse(const std::string& where, double v) {
