@@ -19,6 +19,8 @@ from iroko_gym.errors import ActionError
 log = logging.getLogger(__name__)
 
 OBS_SIZE = 8  # the Cache-v0 observation: six tokens, size kB, fill %
+# what the network sees: tokens as they are, the size in GB, the fill as a fraction
+NETWORK_SCALE = np.array([1, 1, 1, 1, 1, 1, 1 / 1024**2, 1 / 100], dtype=np.float32)
 
 
 class Actor(Protocol):
@@ -57,7 +59,8 @@ class PolicyActor:
 class RemoteActor:
     """Answers from a :class:`RemoteAgent`; every ``segment_steps`` answers make one trajectory.
 
-    The trajectory is cut there (truncated, with the next observation to bootstrap from).  At
+    The trajectory is cut there (truncated, with the next observation to bootstrap from).  The
+    network sees the observation times :data:`NETWORK_SCALE` (sizes in GB, fill as a fraction).  At
     ``close()`` the unfinished trajectory is ended at its last rewarded answer and flushed; the
     one answer still waiting for its reward is not uploaded.
     """
@@ -69,7 +72,7 @@ class RemoteActor:
         self._pending: Any = None
 
     def keep(self, obs: np.ndarray) -> tuple[int, int]:
-        self._traj, self._pending = self.agent.request_for_action(self._traj, obs)
+        self._traj, self._pending = self.agent.request_for_action(self._traj, obs * NETWORK_SCALE)
         return _keep_value(self._pending.act), int(self._pending.version)
 
     def feedback(self, reward: float, next_obs: np.ndarray) -> None:
@@ -80,7 +83,7 @@ class RemoteActor:
         self._pending = None
         if len(traj) + 1 >= self.segment_steps:
             self.agent.mark_end_of_trajectory(traj, action, truncated=True,
-                                              next_obs=np.asarray(next_obs, dtype=np.float32))
+                                              next_obs=next_obs * NETWORK_SCALE)
             self._traj = None
         else:
             self.agent.add_to_trajectory(traj, action)

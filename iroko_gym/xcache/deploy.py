@@ -1,0 +1,260 @@
+"""The whole live cache in one command: Redis, the actor, the sidecar and the load generator.
+
+    iroko-xcache [--trace T.parquet] [--cache-size-tb 2] [--length 3000] [--actor remote|policy]
+
+Everything lives in one temporary directory (cache files, Redis data, learner checkpoints) and
+binds 127.0.0.1 on free ports.  The command replays the trace, prints the hit rate, accesses/s
+and what the sidecar stored, and removes everything it started.  Ctrl-C (SIGINT) or SIGTERM
+stops the replay at the next access and tears down in order: sidecar (its actor flushes), actor
+server, Redis, directory.  Children run in their own sessions, so the parent decides that order,
+and get SIGTERM if the parent dies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import iroko_gym
+from iroko_gym.atomic import atomic_write
+from iroko_gym.cache.core import CacheGeometry
+from iroko_gym.cache.pipeline import vocab_path_for
+from iroko_gym.cache.trace import default_trace_path, load_trace
+from iroko_gym.errors import IrokoError
+from iroko_gym.xcache.loadgen import LoadGenConfig, LoadGenerator, LoadResult, trace_window
+from iroko_gym.xcache.naming import load_vocab, trace_lfns
+from iroko_gym.xcache.redis_server import RedisServer, spawn
+from iroko_gym.xcache.service import add_actor_arguments
+from iroko_gym.xcache.store import AnswerStore
+
+log = logging.getLogger(__name__)
+
+LISTEN_TIMEOUT_S = 60.0
+
+
+class DeploymentError(IrokoError, RuntimeError):
+    """A part of the deployment did not start or stopped early."""
+
+
+class SidecarProcess:
+    """``iroko-xcache-sidecar`` as a child process; ``stop()`` returns its final counters."""
+
+    def __init__(self, argv: list[str], log_path: Path, stop: threading.Event) -> None:
+        env = dict(os.environ)
+        package_root = str(Path(iroko_gym.__file__).resolve().parents[1])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        self.log_path = log_path
+        self._summary: dict[str, Any] | None = None
+        self._log = open(log_path, "wb")
+        self.proc = spawn([sys.executable, "-m", "iroko_gym.xcache.service", *argv],
+                          stdout=subprocess.PIPE, stderr=self._log, env=env)
+        self.port = self._wait_listening(stop)
+
+    def _wait_listening(self, stop: threading.Event) -> int:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + LISTEN_TIMEOUT_S
+        while time.monotonic() < deadline and not stop.is_set():
+            ready, _, _ = select.select([self.proc.stdout], [], [], 0.1)
+            if ready:
+                line = self.proc.stdout.readline().decode()
+                if "listening on" in line:
+                    return int(line.rsplit(":", 1)[1])
+                if not line:
+                    break
+        self.stop()
+        why = "stopped by a signal" if stop.is_set() else f"see its log: {self.tail()}"
+        raise DeploymentError(f"the sidecar did not start listening ({why})")
+
+    def tail(self) -> str:
+        self._log.flush()
+        lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        return " | ".join(lines[-3:]) if lines else "empty"
+
+    def stop(self, timeout: float = 30.0) -> dict[str, Any]:
+        """SIGTERM, wait (SIGKILL after ``timeout``); the sidecar's summary line, if it printed one."""
+        if self._summary is not None:
+            return self._summary
+        summary: dict[str, Any] = {}
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("sidecar pid %d ignored SIGTERM for %.0f s; killing it", self.proc.pid, timeout)
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        self._log.close()
+        for line in (out or b"").decode().splitlines():
+            if line.startswith("{"):
+                summary = json.loads(line)
+        self._summary = summary
+        return summary
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    trace: Path | None = None
+    vocab: Path | None = None
+    cache_size_tb: float = 2.0
+    start: int = 0
+    length: int | None = 3000
+    window: int = 1
+    scale: int = 2**20
+    redis_fsync: str = "always"
+    actor_argv: tuple[str, ...] = ("--actor", "remote")
+
+
+def run(options: DeployOptions, stop: threading.Event, announce: Any = print) -> dict[str, Any]:
+    """Start every part, replay, tear down; returns the summary (see :func:`describe`)."""
+    trace = load_trace(options.trace)
+    vocab_file = options.vocab or vocab_path_for(options.trace or default_trace_path())
+    vocab_file = vocab_file if vocab_file.exists() else None
+    begin, end = trace_window(trace, options.start, options.length)
+    lfns = trace_lfns(trace, load_vocab(vocab_file))[begin:end]
+    kbs = trace.kb[begin:end].tolist()
+    geometry = CacheGeometry.from_tb(options.cache_size_tb)
+    geometry.check_fits(max(kbs))
+    remote = "remote" in options.actor_argv
+    workdir = Path(tempfile.mkdtemp(prefix="iroko-xcache-"))
+    with ExitStack() as stack:
+        stack.callback(_remove_tree, workdir)
+        redis_server = stack.enter_context(RedisServer(workdir / "redis", persistent=True,
+                                                           fsync=options.redis_fsync))
+        server_address = "127.0.0.1:0"
+        if remote:
+            from iroko_gym.remote.server import RemoteServer, ServerConfig
+
+            server = RemoteServer(ServerConfig(port=0, checkpoint_dir=workdir / "learner", max_workers=4)).start()
+            stack.callback(server.close)
+            server_address = server.address
+        cache_dir = workdir / "cache"
+        cache_dir.mkdir()
+        argv = ["--cache-dir", str(cache_dir), "--capacity-kb", str(geometry.capacity_kb),
+                "--redis", redis_server.url, "--server", server_address, *options.actor_argv]
+        if vocab_file is not None:
+            argv += ["--vocab", str(vocab_file)]
+        sidecar = SidecarProcess(argv, workdir / "sidecar.log", stop)
+        final: dict[str, Any] = {}
+        stack.callback(lambda: final.update(sidecar.stop()))
+        announce(f"iroko-xcache: redis pid {redis_server.pid} on 127.0.0.1:{redis_server.port}, "
+                 f"sidecar pid {sidecar.proc.pid} on 127.0.0.1:{sidecar.port}, "
+                 f"actor {'on ' + server_address if remote else 'local policy'}, workdir {workdir}")
+        config = LoadGenConfig(cache_dir=cache_dir, capacity_kb=geometry.capacity_kb,
+                               sidecar_port=sidecar.port, window=options.window, scale=options.scale)
+        with LoadGenerator(config) as loadgen:
+            result = loadgen.replay(lfns, kbs, stop=stop)
+        final.update(sidecar.stop())
+        store = AnswerStore.connect(redis_server.url)
+        try:
+            stored = _stored(store)
+        finally:
+            store.close()
+        actor = {}
+        if remote:
+            metrics = server.metrics().learners
+            actor = {"learner_version": int(metrics[0].version) if metrics else 0,
+                     "learner_steps": int(metrics[0].steps_received) if metrics else 0}
+    return describe(result, stored, final, actor, stopped=stop.is_set())
+
+
+def _stored(store: AnswerStore) -> dict[str, Any]:
+    answers = store.all_answers()
+    cached = store.cached_files()
+    counters = store.counters()
+    keep1 = sum(a.keep for a in answers.values())
+    return {"answered_files": len(answers), "keep_1_files": keep1, "cached_files": len(cached),
+            **{k: counters[k] for k in ("answers", "used_kb", "evicted_files", "purged_files", "lost",
+                                         "malformed", "records")}}
+
+
+def describe(result: LoadResult, stored: dict[str, Any], sidecar: dict[str, Any], actor: dict[str, Any],
+             stopped: bool) -> dict[str, Any]:
+    return {"hit_rate": result.hit_rate, "accesses": result.accesses, "hits": result.hits,
+            "accesses_per_s": result.accesses_per_s, "seconds": result.seconds,
+            "retransmits": result.retransmits, "cache_purged_files": result.purged_files,
+            "stored": stored, "sidecar": sidecar, "actor": actor, "stopped_early": stopped}
+
+
+def _remove_tree(path: Path) -> None:
+    try:
+        shutil.rmtree(path)
+    except OSError:
+        log.exception("could not remove the deployment directory %s", path)
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    st = s["stored"]
+    lines = [
+        f"hit rate {s['hit_rate']:.4f} ({s['hits']} of {s['accesses']} accesses){' (stopped early)' * s['stopped_early']}",
+        f"{s['accesses_per_s']:.0f} accesses/s end to end ({s['seconds']:.1f} s)",
+        f"stored in Redis: {st['answers']} answers for {st['answered_files']} files "
+        f"(keep=1 now for {st['keep_1_files']}), {st['cached_files']} files in the cache "
+        f"({st['used_kb'] / 1024**3:.3f} TB), {st['evicted_files']} removed by the sidecar, "
+        f"{st['purged_files']} by the cache itself, {st['lost']} records lost, {st['malformed']} malformed",
+    ]
+    if s["sidecar"].get("latency_p50_ms") is not None:
+        lines.append(f"decision latency p50 {s['sidecar']['latency_p50_ms']:.2f} ms, "
+                     f"p99 {s['sidecar']['latency_p99_ms']:.2f} ms")
+    if s["actor"]:
+        lines.append(f"actor: learner version {s['actor']['learner_version']} after "
+                     f"{s['actor']['learner_steps']} steps")
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="iroko-xcache", description=__doc__.splitlines()[0])
+    parser.add_argument("--trace", type=Path, help="processed trace (default: the bundled one)")
+    parser.add_argument("--vocab", type=Path, help="its vocabulary (default: beside the trace)")
+    parser.add_argument("--cache-size-tb", type=float, default=2.0)
+    parser.add_argument("--start", type=int, default=0, help="first trace row")
+    parser.add_argument("--length", type=int, default=3000, help="accesses to replay (0: to the end)")
+    parser.add_argument("--window", type=int, default=1,
+                        help="records the cache may send ahead of the sidecar's acks (1: lock step, 0: never wait)")
+    parser.add_argument("--scale", type=int, default=2**20, help="logical bytes per byte on disk")
+    parser.add_argument("--redis-fsync", default="always", choices=("always", "everysec"),
+                        help="Redis AOF fsync: always (no answer lost if Redis crashes) or everysec (faster)")
+    parser.add_argument("--json", type=Path, help="also write the summary here")
+    add_actor_arguments(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="iroko-xcache: %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    actor_argv = ("--actor", args.actor, "--policy", args.policy, "--client-id", args.client_id,
+                  "--segment-steps", str(args.segment_steps), "--rollout-steps", str(args.rollout_steps),
+                  "--seed", str(args.seed))
+    options = DeployOptions(trace=args.trace, vocab=args.vocab, cache_size_tb=args.cache_size_tb,
+                            start=args.start, length=args.length or None, window=args.window,
+                            scale=args.scale, redis_fsync=args.redis_fsync, actor_argv=actor_argv)
+    try:
+        summary = run(options, stop, announce=lambda line: print(line, flush=True))
+    except IrokoError as exc:
+        print(f"iroko-xcache: {exc}", file=sys.stderr)
+        return 2
+    print(format_summary(summary), flush=True)
+    if args.json:
+        atomic_write(args.json, lambda tmp: tmp.write_text(json.dumps(summary, indent=1, sort_keys=True)))
+    return 130 if summary["stopped_early"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
