@@ -59,7 +59,9 @@ def _lfn(row: int, fid: int, tokens: tuple[int, ...], names: dict[int, str]) -> 
                          "before a non-empty one, as the pipeline writes them")
     words = [names.get(t) or spell_id(t) for t in used]
     scope = words[0]
-    dataset = ".".join(words)
+    # a dataset of the scope alone gets a suffix the tokeniser drops (too short), so that the
+    # name differs from the scope (which dataset_tokens would otherwise tokenise again)
+    dataset = ".".join(words) if len(words) > 1 else f"{scope}.x"
     if dataset_tokens(scope, dataset) != words:
         raise TraceError(f"row {row}: the tokens {words} do not survive tokenising {dataset!r}; "
                          "use the vocabulary the trace was made with")
