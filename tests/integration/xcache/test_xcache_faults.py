@@ -1,0 +1,177 @@
+"""Faults: a malformed packet, a crashed sidecar, a crashed Redis, a restarted actor.
+
+With the load generator in lock step (window 1, resending what is not acknowledged) none of them
+loses an access record or a stored answer, and the hit rate stays the offline one.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from iroko_gym.cache.baselines import load_agent
+from iroko_gym.xcache.actors import PolicyActor
+from iroko_gym.xcache.deploy import SidecarProcess
+from iroko_gym.xcache.loadgen import LoadResult
+from iroko_gym.xcache.records import HEADER, encode_packet, AccessRecord
+from iroko_gym.xcache.store import AnswerStore
+
+pytestmark = pytest.mark.faults
+
+
+class Replay(threading.Thread):
+    """``loadgen.replay`` on a thread, so that the test can break things while it runs."""
+
+    def __init__(self, loadgen: Any, workload: Any) -> None:
+        super().__init__(name="test-replay")
+        self.loadgen, self.workload = loadgen, workload
+        self.result: LoadResult | None = None
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.result = self.loadgen.replay(self.workload.lfns, self.workload.kbs)
+        except BaseException as exc:  # handed to the test thread
+            self.error = exc
+
+    def wait_acked(self, n: int, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.loadgen.acked < n:
+            assert time.monotonic() < deadline and self.error is None, f"stuck at {self.loadgen.acked}: {self.error}"
+            time.sleep(0.01)
+
+    def finish(self, timeout: float = 120.0) -> LoadResult:
+        self.join(timeout)
+        assert not self.is_alive(), "the replay did not finish"
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
+def _check_nothing_lost(store: AnswerStore, result: LoadResult, workload: Any, offline: float) -> dict:
+    counters = store.counters()
+    assert result.accesses == len(workload.lfns) and result.acknowledged == result.records
+    assert counters["next_seq"] == counters["records"] == result.records
+    assert counters["answers"] == len(workload.lfns)  # one answer per access, none twice, none lost
+    assert counters["lost"] == 0
+    assert len(store.all_answers()) == len(set(workload.lfns))
+    assert result.hit_rate == pytest.approx(offline, abs=1e-12)
+    return counters
+
+
+def test_malformed_packets_are_counted_and_skipped(workload: Any, start_sidecar: Callable,
+                                                   make_loadgen: Callable, policy_spec: Callable) -> None:
+    policy = policy_spec("keep_by_tokens")
+    sidecar = start_sidecar(lambda: PolicyActor(load_agent(policy)))
+    good = encode_packet([AccessRecord("file_close", 0, workload.lfns[0], 1024, b_miss=1024)], 0, 1)
+    bad = [b"", b"garbage", b"x" + good[1:], good + b"!", good[:HEADER.size] + b"{]" * 3,
+           good.replace(workload.lfns[0].encode()[:8], b"/../../.")]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.3)
+        for packet in bad:
+            s.sendto(packet, sidecar.sidecar.address)
+        with pytest.raises(socket.timeout):
+            s.recv(64)  # a malformed packet is not acknowledged
+    loadgen = make_loadgen(sidecar.sidecar.port)
+    result = loadgen.replay(workload.lfns, workload.kbs)
+    counters = _check_nothing_lost(sidecar.sidecar.store, result, workload,
+                                   workload.offline_hit_rate(load_agent(policy)))
+    assert counters["malformed"] == len(bad) == sidecar.sidecar.stats.malformed_packets
+
+
+def test_a_killed_sidecar_restarts_without_losing_a_record(tmp_path: Path, workload: Any, redis_server: Any,
+                                                          cache_dir: Path, make_loadgen: Callable,
+                                                          policy_spec: Callable) -> None:
+    from iroko_gym.xcache.redis_server import free_port
+
+    policy = policy_spec("keep_by_tokens")
+    port = free_port()
+    argv = ["--cache-dir", str(cache_dir), "--capacity-kb", str(workload.capacity_kb), "--redis", redis_server.url,
+            "--port", str(port), "--actor", "policy", "--policy", policy,
+            "--vocab", str(Path(__file__).parents[3] / "iroko_gym/cache/data/default_trace.vocab.json")]
+    never = threading.Event()
+    sidecar = SidecarProcess(argv, tmp_path / "sidecar1.log", never)
+    replay = Replay(make_loadgen(port), workload)
+    try:
+        replay.wait_acked(len(workload.lfns) // 3)
+        sidecar.proc.kill()  # a crash: no chance to finish the record in hand
+        sidecar.stop()
+        sidecar = SidecarProcess(argv, tmp_path / "sidecar2.log", never)
+        result = replay.finish()
+    finally:
+        summary = sidecar.stop()
+    assert result.retransmits >= 1
+    store = AnswerStore.connect(redis_server.url)
+    try:
+        _check_nothing_lost(store, result, workload, workload.offline_hit_rate(load_agent(policy)))
+    finally:
+        store.close()
+    assert summary["records"] < len(workload.lfns)  # the second process did only the rest
+
+
+def test_a_killed_redis_with_persistence_loses_no_answer(workload: Any, redis_server: Any,
+                                                        start_sidecar: Callable, make_loadgen: Callable,
+                                                        policy_spec: Callable) -> None:
+    policy = policy_spec("keep_by_tokens")
+    sidecar = start_sidecar(lambda: PolicyActor(load_agent(policy)))
+    replay = Replay(make_loadgen(sidecar.sidecar.port), workload)
+    replay.wait_acked(len(workload.lfns) // 3)
+    redis_server.kill()  # SIGKILL: only what appendfsync already wrote survives
+    time.sleep(0.3)
+    redis_server.start()  # same port, same directory: replays its AOF
+    result = replay.finish()
+    assert sidecar.sidecar.stats.redis_errors >= 1
+    _check_nothing_lost(sidecar.sidecar.store, result, workload, workload.offline_hit_rate(load_agent(policy)))
+
+
+@pytest.fixture
+def learner(tmp_path: Path) -> Any:
+    pytest.importorskip("torch", reason="the remote actor needs: pip install 'iroko_gym[remote]'")
+    from iroko_gym.remote.server import RemoteServer, ServerConfig
+
+    class Learner:
+        def __init__(self) -> None:
+            self.port = 0
+            self.start()
+
+        def start(self) -> None:
+            self.server = RemoteServer(ServerConfig(port=self.port, checkpoint_dir=tmp_path / "ckpt",
+                                                    max_workers=4, checkpoint_every=1)).start()
+            self.port = self.server.port
+
+        def restart(self) -> None:
+            self.server.close(grace=0.1)
+            self.start()
+
+    made = Learner()
+    yield made
+    made.server.close(grace=0.1)
+
+
+def test_a_restarted_actor_keeps_answering_and_learning(workload: Any, learner: Any, start_sidecar: Callable,
+                                                       make_loadgen: Callable) -> None:
+    from iroko_gym.xcache.service import ActorSpec
+
+    spec = ActorSpec(server_address=f"127.0.0.1:{learner.port}", rollout_steps=128, segment_steps=32)
+    sidecar = start_sidecar(spec.build)
+    replay = Replay(make_loadgen(sidecar.sidecar.port), workload)
+    replay.wait_acked(len(workload.lfns) // 3)
+    learner.restart()  # drains, checkpoints, and comes back on the same port
+    result = replay.finish()
+    counters = sidecar.sidecar.store.counters()
+    assert counters["answers"] == len(workload.lfns) and counters["lost"] == 0
+    agent = sidecar.sidecar.actor.agent
+    assert agent.flush(30)
+    stats = agent.stats()
+    assert stats.dropped_overflow == stats.dropped_rejected == 0
+    assert stats.trajectories_sent == stats.trajectories_ended >= len(workload.lfns) // 32 - 1
+    assert learner.server.metrics().learners[0].steps_received > 0  # the new server trains on
+    assert result.acknowledged == result.records
