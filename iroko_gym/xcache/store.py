@@ -10,8 +10,11 @@ Keys (``prefix`` defaults to ``xcache:``):
     <prefix>meta      hash  next_seq (records processed), used_kb (cache fill), counters
     <prefix>vocab     hash  token -> id, the tokens the sidecar added to its vocabulary
 
-Each record is committed in one MULTI/EXEC transaction (answer, order, fill, next_seq, counters
-together), so after any crash Redis holds a state that some prefix of the stream produced.
+Each record is committed by one Lua script (answer, order, fill, next_seq, counters together,
+atomically), so after any crash Redis holds a state that some prefix of the stream produced.  The
+scripts are idempotent: a record whose seq is below next_seq changes nothing, and an eviction
+counts only the files it still finds listed, so the sidecar may retry a commit whose reply was
+lost (Redis killed after writing its AOF) without counting anything twice.
 """
 
 from __future__ import annotations
@@ -26,6 +29,41 @@ import redis
 
 log = logging.getLogger(__name__)
 
+_ACCESS = """
+local seq = tonumber(ARGV[1])
+if tonumber(redis.call('HGET', KEYS[3], 'next_seq') or '0') > seq then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
+redis.call('HSET', KEYS[3], 'next_seq', seq + 1, 'used_kb', ARGV[5])
+redis.call('HINCRBY', KEYS[3], 'records', 1)
+redis.call('HINCRBY', KEYS[3], 'answers', 1)
+redis.call('HINCRBY', KEYS[3], ARGV[6] == '1' and 'hits' or 'misses', 1)
+redis.call('HINCRBY', KEYS[3], 'lost', ARGV[7])
+return 1
+"""
+_PURGE = """
+local seq = tonumber(ARGV[1])
+if tonumber(redis.call('HGET', KEYS[2], 'next_seq') or '0') > seq then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[2], 'next_seq', seq + 1, 'used_kb', ARGV[3])
+redis.call('HINCRBY', KEYS[2], 'records', 1)
+redis.call('HINCRBY', KEYS[2], 'purged_files', 1)
+redis.call('HINCRBY', KEYS[2], 'lost', ARGV[4])
+return 1
+"""
+_EVICT = """
+local n, kb = 0, 0
+for i = 2, #ARGV, 2 do
+  if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then n = n + 1; kb = kb + tonumber(ARGV[i + 1]) end
+end
+redis.call('HSET', KEYS[2], 'used_kb', ARGV[1])
+if n > 0 then
+  redis.call('HINCRBY', KEYS[2], 'evicted_files', n)
+  redis.call('HINCRBY', KEYS[2], 'evicted_kb', kb)
+  redis.call('HINCRBY', KEYS[2], 'cleanings', 1)
+end
+return n
+"""
 SEQ_SPAN = 2**40  # seq < 2**40 keeps keep * 2**40 + seq exact in a double
 COUNTERS = ("records", "hits", "misses", "answers", "duplicates", "lost", "malformed",
             "evicted_files", "evicted_kb", "purged_files", "cleanings")
@@ -105,12 +143,15 @@ class EvictionOrder:
 
 
 class AnswerStore:
-    """The sidecar's Redis keys; every method is one round trip (a transaction where it writes)."""
+    """The sidecar's Redis keys; every method is one round trip (an atomic script where it writes)."""
 
     def __init__(self, client: redis.Redis, prefix: str = "xcache:") -> None:
         self.r = client
         self.answers_key, self.order_key = prefix + "answers", prefix + "order"
         self.meta_key, self.vocab_key = prefix + "meta", prefix + "vocab"
+        self._access = client.register_script(_ACCESS)
+        self._purge = client.register_script(_PURGE)
+        self._evict = client.register_script(_EVICT)
 
     @classmethod
     def connect(cls, url: str, prefix: str = "xcache:", timeout_s: float = 5.0) -> AnswerStore:
@@ -137,40 +178,24 @@ class AnswerStore:
 
     # -- writes -----------------------------------------------------------------------------
 
-    def commit_access(self, lfn: str, answer: Answer, used_kb: int, lost: int) -> None:
-        """Store the answer for record ``answer.seq`` and everything that record changed."""
-        p = self.r.pipeline(transaction=True)
-        p.hset(self.answers_key, lfn, answer.to_json())
-        p.zadd(self.order_key, {lfn: answer.keep * SEQ_SPAN + answer.seq})
-        p.hset(self.meta_key, mapping={"next_seq": answer.seq + 1, "used_kb": used_kb})
-        p.hincrby(self.meta_key, "records", 1)
-        p.hincrby(self.meta_key, "answers", 1)
-        p.hincrby(self.meta_key, "hits" if answer.hit else "misses", 1)
-        if lost:
-            p.hincrby(self.meta_key, "lost", lost)
-        p.execute()
+    def commit_access(self, lfn: str, answer: Answer, used_kb: int, lost: int) -> bool:
+        """Store the answer for record ``answer.seq`` and everything that record changed.
 
-    def commit_purge(self, lfn: str, seq: int, used_kb: int, lost: int) -> None:
-        """The cache removed ``lfn`` by itself (record ``seq``)."""
-        p = self.r.pipeline(transaction=True)
-        p.zrem(self.order_key, lfn)
-        p.hset(self.meta_key, mapping={"next_seq": seq + 1, "used_kb": used_kb})
-        p.hincrby(self.meta_key, "records", 1)
-        p.hincrby(self.meta_key, "purged_files", 1)
-        if lost:
-            p.hincrby(self.meta_key, "lost", lost)
-        p.execute()
+        False if Redis had it already (a retry after a reply lost in a Redis crash)."""
+        return bool(self._access(keys=[self.answers_key, self.order_key, self.meta_key],
+                                 args=[answer.seq, lfn, answer.to_json(), answer.keep * SEQ_SPAN + answer.seq,
+                                       used_kb, int(answer.hit), lost]))
 
-    def commit_eviction(self, victims: Iterable[tuple[str, int]], used_kb: int) -> None:
-        """The sidecar's cleanup removed ``victims`` from disk."""
-        victims = list(victims)
-        p = self.r.pipeline(transaction=True)
-        p.zrem(self.order_key, *[lfn for lfn, _ in victims])
-        p.hset(self.meta_key, "used_kb", used_kb)
-        p.hincrby(self.meta_key, "evicted_files", len(victims))
-        p.hincrby(self.meta_key, "evicted_kb", sum(kb for _, kb in victims))
-        p.hincrby(self.meta_key, "cleanings", 1)
-        p.execute()
+    def commit_purge(self, lfn: str, seq: int, used_kb: int, lost: int) -> bool:
+        """The cache removed ``lfn`` by itself (record ``seq``); False if already stored."""
+        return bool(self._purge(keys=[self.order_key, self.meta_key], args=[seq, lfn, used_kb, lost]))
+
+    def commit_eviction(self, victims: Iterable[tuple[str, int]], used_kb: int) -> int:
+        """The sidecar's cleanup removed ``victims`` from disk; returns how many were still listed."""
+        args: list[object] = [used_kb]
+        for lfn, kb in victims:
+            args += [lfn, kb]
+        return int(self._evict(keys=[self.order_key, self.meta_key], args=args))
 
     def count(self, name: str, n: int = 1) -> None:
         self.r.hincrby(self.meta_key, name, n)
