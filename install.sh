@@ -4,7 +4,7 @@
 # remote service (build/cpp). Idempotent: every step checks what is already there and says what
 # it does.
 #
-#   ./install.sh            core + remote service (PyTorch CPU, gRPC) + test tools
+#   ./install.sh            core + remote service (PyTorch CPU, gRPC) + live cache (Redis) + test tools
 #   ./install.sh --ray      also Ray RLlib (the scale-out extra)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -26,7 +26,7 @@ if [ "$(id -u)" -eq 0 ]; then SUDO=(); elif command -v sudo >/dev/null; then SUD
 
 # -- system packages ------------------------------------------------------------------------
 APT_PKGS=(mininet iproute2 ethtool libnl-3-dev libnl-route-3-dev pkg-config gcc make golang-go
-          python3 python3-venv python3-dev sudo
+          python3 python3-venv python3-dev sudo redis-server
           cmake g++ libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler)
 missing=()
 for p in "${APT_PKGS[@]}"; do
@@ -59,7 +59,7 @@ if ! "$PY" -c 'import torch' 2>/dev/null; then
   say "pip install torch==2.13.0 (CPU build)"
   "$PY" -m pip install -q torch==2.13.0
 fi
-EXTRAS="remote,test"
+EXTRAS="remote,test,xcache"
 [ "$WITH_RAY" -eq 1 ] && EXTRAS="$EXTRAS,ray"
 say "pip install -e .[$EXTRAS]"
 "$PY" -m pip install -q -e ".[$EXTRAS]"

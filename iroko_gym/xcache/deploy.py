@@ -38,7 +38,7 @@ from iroko_gym.cache.trace import default_trace_path, load_trace
 from iroko_gym.errors import IrokoError
 from iroko_gym.xcache.loadgen import LoadGenConfig, LoadGenerator, LoadResult, trace_window
 from iroko_gym.xcache.naming import load_vocab, trace_lfns
-from iroko_gym.xcache.redis_server import RedisServer, spawn
+from iroko_gym.xcache.redis_server import RedisServer, free_port, spawn
 from iroko_gym.xcache.service import add_actor_arguments
 from iroko_gym.xcache.store import AnswerStore
 
@@ -54,7 +54,7 @@ class DeploymentError(IrokoError, RuntimeError):
 class SidecarProcess:
     """``iroko-xcache-sidecar`` as a child process; ``stop()`` returns its final counters."""
 
-    def __init__(self, argv: list[str], log_path: Path, stop: threading.Event) -> None:
+    def __init__(self, argv: list[str], log_path: Path) -> None:
         env = dict(os.environ)
         package_root = str(Path(iroko_gym.__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
@@ -63,9 +63,10 @@ class SidecarProcess:
         self._log = open(log_path, "wb")
         self.proc = spawn([sys.executable, "-m", "iroko_gym.xcache.service", *argv],
                           stdout=subprocess.PIPE, stderr=self._log, env=env)
-        self.port = self._wait_listening(stop)
+        self.port = 0
 
-    def _wait_listening(self, stop: threading.Event) -> int:
+    def wait_listening(self, stop: threading.Event) -> int:
+        """The sidecar's UDP port, once it has connected to its actor and Redis and listens."""
         assert self.proc.stdout is not None
         deadline = time.monotonic() + LISTEN_TIMEOUT_S
         while time.monotonic() < deadline and not stop.is_set():
@@ -73,7 +74,8 @@ class SidecarProcess:
             if ready:
                 line = self.proc.stdout.readline().decode()
                 if "listening on" in line:
-                    return int(line.rsplit(":", 1)[1])
+                    self.port = int(line.rsplit(":", 1)[1])
+                    return self.port
                 if not line:
                     break
         self.stop()
@@ -116,6 +118,7 @@ class DeployOptions:
     window: int = 1
     scale: int = 2**20
     redis_fsync: str = "always"
+    remote_actor: bool = True            # the training service; False: --actor policy in actor_argv
     actor_argv: tuple[str, ...] = ("--actor", "remote")
 
 
@@ -129,28 +132,34 @@ def run(options: DeployOptions, stop: threading.Event, announce: Any = print) ->
     kbs = trace.kb[begin:end].tolist()
     geometry = CacheGeometry.from_tb(options.cache_size_tb)
     geometry.check_fits(max(kbs))
-    remote = "remote" in options.actor_argv
+    remote = options.remote_actor
     workdir = Path(tempfile.mkdtemp(prefix="iroko-xcache-"))
     with ExitStack() as stack:
         stack.callback(_remove_tree, workdir)
         redis_server = stack.enter_context(RedisServer(workdir / "redis", persistent=True,
                                                            fsync=options.redis_fsync))
-        server_address = "127.0.0.1:0"
-        if remote:
-            from iroko_gym.remote.server import RemoteServer, ServerConfig
-
-            server = RemoteServer(ServerConfig(port=0, checkpoint_dir=workdir / "learner", max_workers=4)).start()
-            stack.callback(server.close)
-            server_address = server.address
+        # the learner's port is chosen first and the server started after the sidecar is spawned:
+        # forking once gRPC's threads run draws warnings from gRPC's fork handlers
+        server_address = f"127.0.0.1:{free_port()}" if remote else "127.0.0.1:0"
         cache_dir = workdir / "cache"
         cache_dir.mkdir()
         argv = ["--cache-dir", str(cache_dir), "--capacity-kb", str(geometry.capacity_kb),
                 "--redis", redis_server.url, "--server", server_address, *options.actor_argv]
         if vocab_file is not None:
             argv += ["--vocab", str(vocab_file)]
-        sidecar = SidecarProcess(argv, workdir / "sidecar.log", stop)
+        server = None
+        if remote:
+            from iroko_gym.remote.server import RemoteServer, ServerConfig
+
+            server = RemoteServer(ServerConfig(port=int(server_address.rsplit(":", 1)[1]),
+                                               checkpoint_dir=workdir / "learner", max_workers=4))
+            stack.callback(server.close)  # registered first, so it runs after the sidecar's flush
+        sidecar = SidecarProcess(argv, workdir / "sidecar.log")
         final: dict[str, Any] = {}
         stack.callback(lambda: final.update(sidecar.stop()))
+        if server is not None:
+            server.start()
+        sidecar.wait_listening(stop)
         announce(f"iroko-xcache: redis pid {redis_server.pid} on 127.0.0.1:{redis_server.port}, "
                  f"sidecar pid {sidecar.proc.pid} on 127.0.0.1:{sidecar.port}, "
                  f"actor {'on ' + server_address if remote else 'local policy'}, workdir {workdir}")
@@ -165,10 +174,13 @@ def run(options: DeployOptions, stop: threading.Event, announce: Any = print) ->
         finally:
             store.close()
         actor = {}
-        if remote:
+        if server is not None:
             metrics = server.metrics().learners
-            actor = {"learner_version": int(metrics[0].version) if metrics else 0,
-                     "learner_steps": int(metrics[0].steps_received) if metrics else 0}
+            m = metrics[0] if metrics else None
+            actor = {"learner_version": int(m.version) if m else 0,
+                     "learner_steps": int(m.steps_received) if m else 0,
+                     "learner_steps_trained": int(m.steps_trained) if m else 0,
+                     "stale_trajectories": int(m.stale_dropped) if m else 0}
     return describe(result, stored, final, actor, stopped=stop.is_set())
 
 
@@ -211,8 +223,9 @@ def format_summary(s: dict[str, Any]) -> str:
         lines.append(f"decision latency p50 {s['sidecar']['latency_p50_ms']:.2f} ms, "
                      f"p99 {s['sidecar']['latency_p99_ms']:.2f} ms")
     if s["actor"]:
-        lines.append(f"actor: learner version {s['actor']['learner_version']} after "
-                     f"{s['actor']['learner_steps']} steps")
+        a = s["actor"]
+        lines.append(f"actor: learner version {a['learner_version']} after {a['learner_steps']} steps received "
+                     f"({a['learner_steps_trained']} trained on, {a['stale_trajectories']} trajectories too stale)")
     return "\n".join(lines)
 
 
@@ -244,7 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   "--seed", str(args.seed))
     options = DeployOptions(trace=args.trace, vocab=args.vocab, cache_size_tb=args.cache_size_tb,
                             start=args.start, length=args.length or None, window=args.window,
-                            scale=args.scale, redis_fsync=args.redis_fsync, actor_argv=actor_argv)
+                            scale=args.scale, redis_fsync=args.redis_fsync,
+                            remote_actor=args.actor == "remote", actor_argv=actor_argv)
     try:
         summary = run(options, stop, announce=lambda line: print(line, flush=True))
     except IrokoError as exc:

@@ -12,6 +12,8 @@ from typing import Any
 import gymnasium as gym
 import pytest
 
+pytest.importorskip("redis", reason="the live cache needs: pip install 'iroko_gym[xcache]'")
+
 import iroko_gym  # noqa: F401  (registers Cache-v0)
 from iroko_gym.cache.core import CacheGeometry
 from iroko_gym.cache.pipeline import vocab_path_for
