@@ -199,6 +199,7 @@ def describe(result: LoadResult, stored: dict[str, Any], sidecar: dict[str, Any]
     return {"hit_rate": result.hit_rate, "accesses": result.accesses, "hits": result.hits,
             "accesses_per_s": result.accesses_per_s, "seconds": result.seconds,
             "retransmits": result.retransmits, "cache_purged_files": result.purged_files,
+            "disk_bytes_read": result.bytes_read, "disk_bytes_written": result.bytes_written,
             "stored": stored, "sidecar": sidecar, "actor": actor, "stopped_early": stopped}
 
 
@@ -213,7 +214,8 @@ def format_summary(s: dict[str, Any]) -> str:
     st = s["stored"]
     lines = [
         f"hit rate {s['hit_rate']:.4f} ({s['hits']} of {s['accesses']} accesses){' (stopped early)' * s['stopped_early']}",
-        f"{s['accesses_per_s']:.0f} accesses/s end to end ({s['seconds']:.1f} s)",
+        f"{s['accesses_per_s']:.0f} accesses/s end to end ({s['seconds']:.1f} s); on disk "
+        f"{s['disk_bytes_read'] / 1e6:.1f} MB read, {s['disk_bytes_written'] / 1e6:.1f} MB written",
         f"stored in Redis: {st['answers']} answers for {st['answered_files']} files "
         f"(keep=1 now for {st['keep_1_files']}), {st['cached_files']} files in the cache "
         f"({st['used_kb'] / 1024**3:.3f} TB), {st['evicted_files']} removed by the sidecar, "

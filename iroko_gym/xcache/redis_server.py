@@ -62,7 +62,8 @@ def redis_binary() -> str:
 
 
 class RedisServer:
-    """``with RedisServer(directory, persistent=True) as r: r.port``; ``restart()`` keeps the data."""
+    """``with RedisServer(directory, persistent=True) as r: r.port``; ``start()`` after a stop or
+    ``kill()`` comes back on the same port with the same data."""
 
     def __init__(self, directory: str | Path, *, persistent: bool = False, fsync: str = "always",
                  port: int | None = None) -> None:
@@ -159,12 +160,6 @@ class RedisServer:
             log.warning("redis-server pid %d ignored SIGTERM for %.0f s; killing it", proc.pid, timeout)
             proc.kill()
             proc.communicate()
-
-    def restart(self) -> RedisServer:
-        self.stop()
-        return self.start()
-
-    close = stop
 
     def __enter__(self) -> RedisServer:
         return self.start()

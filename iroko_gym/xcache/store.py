@@ -205,10 +205,6 @@ class AnswerStore:
 
     # -- reads ------------------------------------------------------------------------------
 
-    def answer(self, lfn: str) -> Answer | None:
-        text = self.r.hget(self.answers_key, lfn)
-        return Answer.from_json(text) if text is not None else None
-
     def all_answers(self) -> dict[str, Answer]:
         return {k.decode(): Answer.from_json(v) for k, v in self.r.hgetall(self.answers_key).items()}
 
