@@ -83,7 +83,7 @@ class SidecarProcess:
         raise DeploymentError(f"the sidecar did not start listening ({why})")
 
     def tail(self) -> str:
-        self._log.flush()
+        """The last lines of the sidecar's stderr (read after it stopped)."""
         lines = self.log_path.read_text(errors="replace").strip().splitlines()
         return " | ".join(lines[-3:]) if lines else "empty"
 

@@ -48,6 +48,7 @@ EVENTS = ("file_close", "file_purge")
 # an lfn is /component/component/...: no "..", no empty part, only these characters
 _LFN_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+\-]*$")
 MAX_LFN_CHARS = 1024
+MAX_SEQ = 2**40 - 1  # the sidecar's eviction score keep * 2**40 + seq must stay exact in a double
 
 
 class MalformedPacket(IrokoError, ValueError):
@@ -141,6 +142,8 @@ def _record(obj: object) -> AccessRecord:
         value = obj.get(name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise MalformedPacket(f"record field {name}={value!r} must be an integer >= 0")
+        if name == "seq" and value > MAX_SEQ:
+            raise MalformedPacket(f"record seq {value} is beyond {MAX_SEQ}; start a new cache run")
         counts[name] = value
     if counts["size"] == 0:
         raise MalformedPacket("record size 0: every file has at least one byte")

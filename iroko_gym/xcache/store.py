@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import redis
 
+from iroko_gym.xcache.records import MAX_SEQ
+
 log = logging.getLogger(__name__)
 
 _ACCESS = """
@@ -64,7 +66,7 @@ if n > 0 then
 end
 return n
 """
-SEQ_SPAN = 2**40  # seq < 2**40 keeps keep * 2**40 + seq exact in a double
+SEQ_SPAN = MAX_SEQ + 1  # keep * SEQ_SPAN + seq: keep-0 files before keep-1, then by access
 COUNTERS = ("records", "hits", "misses", "answers", "duplicates", "lost", "malformed",
             "evicted_files", "evicted_kb", "purged_files", "cleanings")
 

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -99,3 +100,25 @@ def _mentions(pid: str, text: str) -> bool:
             return text.encode() in f.read()
     except OSError:
         return False
+
+
+@pytest.mark.faults
+def test_bad_input_exits_2_and_leaves_nothing(tmp_path: Path) -> None:
+    before = set(Path(tempfile.gettempdir()).glob("iroko-xcache-*"))
+    bad_size = subprocess.run(_command("--cache-size-tb", "0"), capture_output=True, text=True, timeout=60,
+                              env=_env(), cwd=tmp_path)
+    assert bad_size.returncode == 2 and "cache_size_tb" in bad_size.stderr
+    # the sidecar refuses its policy: the deployment says so and tears down what it had started
+    bad_policy = subprocess.run(_command("--actor", "policy", "--policy", "no_such_module:agent", "--length", "10"),
+                                capture_output=True, text=True, timeout=120, env=_env(), cwd=tmp_path)
+    assert bad_policy.returncode == 2
+    assert "did not start listening" in bad_policy.stderr and "no_such_module" in bad_policy.stderr
+    assert set(Path(tempfile.gettempdir()).glob("iroko-xcache-*")) == before
+
+
+@pytest.mark.faults
+def test_the_sidecar_command_refuses_bad_arguments(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "iroko_gym.xcache.service", "--cache-dir", str(tmp_path / "nope"),
+                           "--cache-size-tb", "1", "--redis", "redis://127.0.0.1:1/0", "--actor", "policy"],
+                          capture_output=True, text=True, timeout=60, env=_env(), cwd=tmp_path)
+    assert proc.returncode == 2 and "is not a directory" in proc.stderr

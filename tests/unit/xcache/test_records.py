@@ -52,6 +52,7 @@ def test_kb_rounds_up_like_the_pipeline() -> None:
     (_with_text(json.dumps({"event": "file_open", "seq": 0}).encode()), "event"),
     (_with_text(json.dumps({**_close().to_json(), "seq": -1}).encode()), "seq"),
     (_with_text(json.dumps({**_close().to_json(), "seq": True}).encode()), "seq"),
+    (_with_text(json.dumps({**_close().to_json(), "seq": 2**40}).encode()), "beyond"),
     (_with_text(json.dumps({**_close().to_json(), "size": 0}).encode()), "size 0"),
     (_with_text(json.dumps({**_close().to_json(), "b_miss": "x"}).encode()), "b_miss"),
     (_with_text(json.dumps({**_close().to_json(), "attach_t": None}).encode()), "attach_t"),
