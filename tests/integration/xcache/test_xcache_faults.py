@@ -98,13 +98,15 @@ def test_a_killed_sidecar_restarts_without_losing_a_record(tmp_path: Path, workl
             "--port", str(port), "--actor", "policy", "--policy", policy,
             "--vocab", str(Path(__file__).parents[3] / "iroko_gym/cache/data/default_trace.vocab.json")]
     never = threading.Event()
-    sidecar = SidecarProcess(argv, tmp_path / "sidecar1.log", never)
+    sidecar = SidecarProcess(argv, tmp_path / "sidecar1.log")
+    sidecar.wait_listening(never)
     replay = Replay(make_loadgen(port), workload)
     try:
         replay.wait_acked(len(workload.lfns) // 3)
         sidecar.proc.kill()  # a crash: no chance to finish the record in hand
         sidecar.stop()
-        sidecar = SidecarProcess(argv, tmp_path / "sidecar2.log", never)
+        sidecar = SidecarProcess(argv, tmp_path / "sidecar2.log")
+        sidecar.wait_listening(never)
         result = replay.finish()
     finally:
         summary = sidecar.stop()
@@ -175,3 +177,22 @@ def test_a_restarted_actor_keeps_answering_and_learning(workload: Any, learner: 
     assert stats.trajectories_sent == stats.trajectories_ended >= len(workload.lfns) // 32 - 1
     assert learner.server.metrics().learners[0].steps_received > 0  # the new server trains on
     assert result.acknowledged == result.records
+
+
+def test_fire_and_forget_counts_what_a_stopped_sidecar_missed(workload: Any, start_sidecar: Callable,
+                                                              make_loadgen: Callable) -> None:
+    """``window=0`` never resends: records sent while the sidecar is down are lost, and counted."""
+    sidecar = start_sidecar(lambda: PolicyActor(load_agent("always-keep")))
+    loadgen = make_loadgen(sidecar.sidecar.port, window=0)
+    third = len(workload.lfns) // 3
+    loadgen.replay(workload.lfns[:third], workload.kbs[:third])
+    sidecar.stop()
+    for lfn, kb in zip(workload.lfns[third:2 * third], workload.kbs[third:2 * third], strict=True):
+        loadgen.access(lfn, kb)  # to a closed port: dropped
+    sidecar.start()
+    result = loadgen.replay(workload.lfns[2 * third:], workload.kbs[2 * third:])
+    assert result.acknowledged == result.records  # the restarted sidecar caught up with the rest
+    counters = sidecar.sidecar.store.counters()
+    assert counters["lost"] >= third  # at least the accesses made while it was down
+    assert counters["records"] + counters["lost"] == result.records == counters["next_seq"]
+    assert counters["hits"] + counters["misses"] + counters["purged_files"] == counters["records"]
