@@ -27,8 +27,6 @@ from iroko_gym.xcache.sidecar import Sidecar, SidecarConfig
 if shutil.which("redis-server") is None:
     pytest.skip("the live cache tests need Debian's redis-server (./install.sh)", allow_module_level=True)
 
-pytestmark = pytest.mark.integration
-
 SIZE_TB = 2.0
 LENGTH = 1500
 VOCAB = vocab_path_for(default_trace_path())

@@ -10,6 +10,8 @@ from iroko_gym.cache.baselines import load_agent
 from iroko_gym.xcache.actors import PolicyActor
 from iroko_gym.xcache.naming import file_path
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.mark.parametrize("policy_name", ["dataset-popularity", "keep_by_tokens", "always-keep"])
 def test_live_hit_rate_equals_cache_v0(policy_name: str, workload, start_sidecar: Callable,

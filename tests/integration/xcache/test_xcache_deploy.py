@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).parents[3]
 
 
@@ -77,8 +79,10 @@ def test_ctrl_c_stops_every_part_and_leaves_nothing(tmp_path: Path) -> None:
         assert found, line + proc.stderr.read()
         redis_pid, redis_port, sidecar_pid, sidecar_port, actor_port = map(int, found.groups()[:5])
         workdir = Path(found.group(6))
-        time.sleep(1.0)  # accesses are flowing
-        assert any(workdir.joinpath("cache").rglob("*.root"))
+        deadline = time.monotonic() + 60
+        while not any(workdir.joinpath("cache").rglob("*.root")):  # accesses are flowing
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the foreground group
         out, err = proc.communicate(timeout=60)
     finally:
