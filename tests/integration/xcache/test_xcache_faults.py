@@ -198,3 +198,22 @@ def test_fire_and_forget_counts_what_a_stopped_sidecar_missed(workload: Any, sta
     assert counters["lost"] >= third  # at least the accesses made while it was down
     assert counters["records"] + counters["lost"] == result.records == counters["next_seq"]
     assert counters["hits"] + counters["misses"] + counters["purged_files"] == counters["records"]
+
+
+def test_files_gone_from_disk_while_the_sidecar_was_down_are_taken_off_the_list(
+        workload: Any, start_sidecar: Callable, make_loadgen: Callable, cache_dir: Path) -> None:
+    """What a crash between a cleanup's unlink and its commit leaves: listed files not on disk."""
+    from iroko_gym.xcache.naming import file_path
+
+    sidecar = start_sidecar(lambda: PolicyActor(load_agent("always-keep")))
+    make_loadgen(sidecar.sidecar.port).replay(workload.lfns[:300], workload.kbs[:300])
+    listed = sidecar.sidecar.store.cached_files()
+    sidecar.stop()
+    for lfn in listed[:5]:
+        file_path(cache_dir, lfn).unlink()
+    sidecar.start()
+    restored, store = sidecar.sidecar, sidecar.sidecar.store
+    assert restored.next_seq == 300 and len(restored.order) == len(listed) - 5
+    assert store.cached_files() == listed[5:]
+    assert restored.order.used_kb == sum(store.all_answers()[lfn].kb for lfn in listed[5:])
+    assert store.counters()["used_kb"] == restored.order.used_kb
