@@ -265,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary = run(options, stop, announce=lambda line: print(line, flush=True))
     except IrokoError as exc:
         print(f"iroko-xcache: {exc}", file=sys.stderr)
-        return 2
+        return 130 if stop.is_set() else 2
     print(format_summary(summary), flush=True)
     if args.json:
         atomic_write(args.json, lambda tmp: tmp.write_text(json.dumps(summary, indent=1, sort_keys=True)))
