@@ -68,8 +68,9 @@ def workload() -> Workload:
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path / "redis", persistent=True) as server:
+def redis_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[RedisServer]:
+    """A private persistent Redis; ``indirect`` parametrisation gives the fsync policy."""
+    with RedisServer(tmp_path / "redis", persistent=True, fsync=getattr(request, "param", "always")) as server:
         yield server
 
 

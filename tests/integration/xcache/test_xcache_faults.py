@@ -119,14 +119,17 @@ def test_a_killed_sidecar_restarts_without_losing_a_record(tmp_path: Path, workl
     assert summary["records"] < len(workload.lfns)  # the second process did only the rest
 
 
-def test_a_killed_redis_with_persistence_loses_no_answer(workload: Any, redis_server: Any,
-                                                        start_sidecar: Callable, make_loadgen: Callable,
-                                                        policy_spec: Callable) -> None:
+@pytest.mark.parametrize("redis_server, how", [("always", "kill"), ("everysec", "stop")],
+                         indirect=["redis_server"], ids=["fsync-always-SIGKILL", "fsync-everysec-SIGTERM"])
+def test_a_restarted_redis_with_persistence_loses_no_answer(workload: Any, redis_server: Any, how: str,
+                                                           start_sidecar: Callable, make_loadgen: Callable,
+                                                           policy_spec: Callable) -> None:
     policy = policy_spec("keep_by_tokens")
     sidecar = start_sidecar(lambda: PolicyActor(load_agent(policy)))
     replay = Replay(make_loadgen(sidecar.sidecar.port), workload)
     replay.wait_acked(len(workload.lfns) // 3)
-    redis_server.kill()  # SIGKILL: only what appendfsync already wrote survives
+    # SIGKILL: only what appendfsync already wrote survives; SIGTERM: Redis writes its AOF out first
+    redis_server.kill() if how == "kill" else redis_server.stop()
     deadline = time.monotonic() + 60
     while sidecar.sidecar.stats.redis_errors == 0:  # the sidecar has run into the dead Redis
         assert time.monotonic() < deadline
