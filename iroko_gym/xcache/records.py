@@ -31,12 +31,12 @@ records it has processed (uint64): the next ``seq`` it expects.
 from __future__ import annotations
 
 import json
-import math
 import re
 import struct
 from dataclasses import dataclass
 
 from iroko_gym.errors import IrokoError
+from iroko_gym.validate import check_int, check_real
 
 HEADER = struct.Struct("!cBHiiiq")
 CODE = b"g"
@@ -137,23 +137,12 @@ def _record(obj: object) -> AccessRecord:
     if event not in EVENTS:
         raise MalformedPacket(f"record event {event!r} is not one of {list(EVENTS)}")
     names = ("seq", "size", "b_hit", "b_miss") if event == "file_close" else ("seq", "size")
-    counts = {}
-    for name in names:
-        value = obj.get(name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise MalformedPacket(f"record field {name}={value!r} must be an integer >= 0")
-        if name == "seq" and value > MAX_SEQ:
-            raise MalformedPacket(f"record seq {value} is beyond {MAX_SEQ}; start a new cache run")
-        counts[name] = value
-    if counts["size"] == 0:
-        raise MalformedPacket("record size 0: every file has at least one byte")
+    counts = {name: check_int(f"record field {name}", obj.get(name), 1 if name == "size" else 0,
+                              MAX_SEQ if name == "seq" else None, error=MalformedPacket) for name in names}
     times = {}
     if event == "file_close":
-        for name in ("attach_t", "detach_t"):
-            value = obj.get(name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-                raise MalformedPacket(f"record field {name}={value!r} must be a finite number")
-            times[name] = float(value)
+        times = {name: check_real(f"record field {name}", obj.get(name), error=MalformedPacket)
+                 for name in ("attach_t", "detach_t")}
     return AccessRecord(event=event, lfn=check_lfn(obj.get("lfn")), **counts, **times)
 
 
