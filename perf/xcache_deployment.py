@@ -1,6 +1,6 @@
 """Speed of the live cache: accesses/s end to end and the sidecar's decision latency (p50/p99).
 
-    python perf/xcache_deployment.py [--length 4000] [--out perf/out/xcache_deployment.json]
+    .venv/bin/python -m perf.xcache_deployment [--length 4000] [--out FILE]   (perf/out/xcache_deployment.json)
 
 Each case runs the whole deployment (``iroko_gym.xcache.deploy.run``: private redis-server, sidecar
 process, load generator on a real directory, and the remote learner when the actor is remote) on
@@ -14,8 +14,6 @@ printed beside the live one.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import threading
 from pathlib import Path
@@ -23,8 +21,8 @@ from pathlib import Path
 import gymnasium as gym
 
 import iroko_gym  # noqa: F401  (registers Cache-v0)
-from iroko_gym.atomic import atomic_write
 from iroko_gym.xcache.deploy import DeployOptions, run
+from perf._common import write_result
 
 SIZE_TB = 2.0
 CASES = (  # (name, remote actor, window, fsync)
@@ -52,7 +50,7 @@ def offline_hit_rate(length: int) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--length", type=int, default=4000, help="accesses per case")
-    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("out") / "xcache_deployment.json")
+    parser.add_argument("--out", type=Path, help="default perf/out/xcache_deployment.json")
     args = parser.parse_args()
     offline = offline_hit_rate(args.length)
     print(f"offline Cache-v0 hit rate (always keep, {args.length} accesses, {SIZE_TB} TB): {offline:.4f}")
@@ -74,10 +72,9 @@ def main() -> int:
         print(f"{name:<48} {row['accesses_per_s']:>7.0f} {row['latency_p50_ms']:>7.2f} "
               f"{row['latency_p99_ms']:>7.2f} {row['hit_rate']:>9.4f} {row['lost']:>5} "
               f"{row['cache_purged_files']:>6}", flush=True)
-    report = {"length": args.length, "cache_size_tb": SIZE_TB, "python": platform.python_version(),
-              "machine": platform.machine(), "cases": results}
-    atomic_write(args.out, lambda tmp: tmp.write_text(json.dumps(report, indent=1)))
-    print(f"wrote {args.out}")
+    path = write_result("xcache_deployment", {"length": args.length, "cache_size_tb": SIZE_TB,
+                                               "offline_hit_rate": offline, "cases": results}, args.out)
+    print(f"wrote {path}")
     return 0
 
 
