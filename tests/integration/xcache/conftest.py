@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +91,7 @@ class SidecarThread:
 
     def start(self) -> None:
         self.sidecar = Sidecar(self.config, self.make_actor())
-        self.config = SidecarConfig(**{**self.config.__dict__, "port": self.sidecar.port})
+        self.config = replace(self.config, port=self.sidecar.port)
         self.thread = threading.Thread(target=self.sidecar.serve_forever, name="test-sidecar")
         self.thread.start()
 
