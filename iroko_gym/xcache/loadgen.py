@@ -27,7 +27,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from iroko_gym.cache.trace import Trace
@@ -94,6 +94,7 @@ class LoadResult:
     purged_files: int    # removed by the cache's own purge
     bytes_read: int      # on disk
     bytes_written: int
+    hit_flags: bytes = field(default=b"", repr=False)  # one byte per access: 1 = hit
 
     @property
     def hit_rate(self) -> float:
@@ -244,12 +245,11 @@ class LoadGenerator:
                drain_s: float = 5.0) -> LoadResult:
         """Every access in order (until ``stop``); then wait for the sidecar to catch up."""
         began = time.perf_counter()
-        hits = done = 0
+        flags = bytearray()
         for lfn, kb in zip(lfns, kbs, strict=True):
             if stop is not None and stop.is_set():
                 break
-            hits += self.access(lfn, kb)
-            done += 1
+            flags.append(self.access(lfn, kb))
         if self.config.window:
             self._wait_until(lambda: self.acked >= self.next_seq)
         else:
@@ -257,10 +257,10 @@ class LoadGenerator:
             while self.acked < self.next_seq and time.monotonic() < deadline:
                 self._read_acks(0.05)
         seconds = time.perf_counter() - began
-        return LoadResult(accesses=done, hits=hits, seconds=seconds, records=self.next_seq,
+        return LoadResult(accesses=len(flags), hits=sum(flags), seconds=seconds, records=self.next_seq,
                           acknowledged=self.acked, retransmits=self._counts["retransmits"],
                           purged_files=self._counts["purged"], bytes_read=self._counts["read"],
-                          bytes_written=self._counts["written"])
+                          bytes_written=self._counts["written"], hit_flags=bytes(flags))
 
     def close(self) -> None:
         self._sock.close()

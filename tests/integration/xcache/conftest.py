@@ -50,14 +50,17 @@ class Workload:
     kbs: list[int]
     capacity_kb: int
 
-    def offline_hit_rate(self, policy: Callable[[Any], int]) -> float:
+    def offline_hits(self, policy: Callable[[Any], int]) -> bytes:
+        """``Cache-v0``'s hit (1) or miss (0) for every access, with ``policy``."""
         env = gym.make("Cache-v0", cache_size_tb=SIZE_TB, length=len(self.lfns))
         obs, info = env.reset(seed=0)
+        hits = [info["hit"]]
         terminated = False
         while not terminated:
             obs, _, terminated, _, info = env.step(policy(obs))
+            hits.append(info["hit"])
         env.close()
-        return float(info["file_hit_rate"])
+        return bytes(int(h) for h in hits)
 
 
 @pytest.fixture(scope="session")
