@@ -36,6 +36,7 @@ from iroko_gym.cache.core import CacheGeometry
 from iroko_gym.cache.pipeline import vocab_path_for
 from iroko_gym.cache.trace import default_trace_path, load_trace
 from iroko_gym.errors import IrokoError
+from iroko_gym.validate import check_choice, check_int
 from iroko_gym.xcache.loadgen import LoadGenConfig, LoadGenerator, LoadResult, trace_window
 from iroko_gym.xcache.naming import load_vocab, trace_lfns
 from iroko_gym.xcache.redis_server import RedisServer, free_port, spawn
@@ -120,6 +121,11 @@ class DeployOptions:
     redis_fsync: str = "always"
     remote_actor: bool = True            # the training service; False: --actor policy in actor_argv
     actor_argv: tuple[str, ...] = ("--actor", "remote")
+
+    def __post_init__(self) -> None:  # what the parts would refuse only after everything started
+        check_int("window", self.window, 0)
+        check_int("scale", self.scale, 1)
+        check_choice("redis_fsync", self.redis_fsync, ("always", "everysec"))
 
 
 def run(options: DeployOptions, stop: threading.Event, announce: Any = print) -> dict[str, Any]:

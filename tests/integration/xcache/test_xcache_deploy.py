@@ -112,6 +112,9 @@ def test_bad_input_exits_2_and_leaves_nothing(tmp_path: Path) -> None:
     bad_size = subprocess.run(_command("--cache-size-tb", "0"), capture_output=True, text=True, timeout=60,
                               env=_env(), cwd=tmp_path)
     assert bad_size.returncode == 2 and "cache_size_tb" in bad_size.stderr
+    bad_window = subprocess.run(_command("--window", "-1"), capture_output=True, text=True, timeout=60,
+                                env=_env(), cwd=tmp_path)
+    assert bad_window.returncode == 2 and "window=-1" in bad_window.stderr
     # the sidecar refuses its policy: the deployment says so and tears down what it had started
     bad_policy = subprocess.run(_command("--actor", "policy", "--policy", "no_such_module:agent", "--length", "10"),
                                 capture_output=True, text=True, timeout=120, env=_env(), cwd=tmp_path)
