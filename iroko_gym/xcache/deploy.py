@@ -263,11 +263,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     actor_argv = ("--actor", args.actor, "--policy", args.policy, "--client-id", args.client_id,
                   "--segment-steps", str(args.segment_steps), "--rollout-steps", str(args.rollout_steps),
                   "--seed", str(args.seed))
-    options = DeployOptions(trace=args.trace, vocab=args.vocab, cache_size_tb=args.cache_size_tb,
-                            start=args.start, length=args.length or None, window=args.window,
-                            scale=args.scale, redis_fsync=args.redis_fsync,
-                            remote_actor=args.actor == "remote", actor_argv=actor_argv)
     try:
+        options = DeployOptions(trace=args.trace, vocab=args.vocab, cache_size_tb=args.cache_size_tb,
+                                start=args.start, length=args.length or None, window=args.window,
+                                scale=args.scale, redis_fsync=args.redis_fsync,
+                                remote_actor=args.actor == "remote", actor_argv=actor_argv)
         summary = run(options, stop, announce=lambda line: print(line, flush=True))
     except IrokoError as exc:
         print(f"iroko-xcache: {exc}", file=sys.stderr)
