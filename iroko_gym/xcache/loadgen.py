@@ -6,8 +6,9 @@ file) — a miss.  Sizes are scaled: a file of ``kb`` kB takes ``ceil(kb * 1024 
 disk.  After the access a ``file_close`` record goes to the sidecar over UDP (loopback only).
 
 The cache has its own purge too, at a higher watermark than the sidecar's (default 98 % -> 96 %):
-least recently accessed first, each removal reported as a ``file_purge`` record.  The sidecar
-cleans earlier, so this only fires when the sidecar falls behind or is down.
+least recently accessed first, each removal reported as a ``file_purge`` record.  It is checked
+before an access, after waiting for the window, so in lock step the sidecar has always cleaned
+first; it fires only when the sidecar falls behind or is down.
 
 ``window`` is how many records may be unacknowledged before the next access waits: 1 is lock
 step (each access waits until the sidecar has answered and cleaned for the previous one — the
@@ -128,6 +129,8 @@ class LoadGenerator:
     def access(self, lfn: str, kb: int) -> bool:
         """Read ``lfn`` (hit) or fetch and write it (miss), then report it; returns the hit."""
         self._wait_window()
+        if self._used_kb > self.config.high_watermark * self.config.capacity_kb:
+            self._purge()  # checked here, after the wait, so that the sidecar's cleanup goes first
         began = time.time()
         path = file_path(self.cache_dir, lfn)
         try:
@@ -148,8 +151,6 @@ class LoadGenerator:
         size = kb * 1024
         self._emit(AccessRecord("file_close", self.next_seq, lfn, size, b_hit=size if hit else 0,
                                 b_miss=0 if hit else size, attach_t=began, detach_t=time.time()))
-        if self._used_kb > self.config.high_watermark * self.config.capacity_kb:
-            self._purge()
         return hit
 
     def _fetch(self, path: Path, nbytes: int) -> None:
