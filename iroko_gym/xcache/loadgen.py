@@ -19,7 +19,6 @@ fire-and-forget stream); what the sidecar misses then is counted as ``lost`` fro
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import socket
@@ -35,7 +34,7 @@ from iroko_gym.cache.trace import Trace
 from iroko_gym.errors import ConfigError, IrokoError
 from iroko_gym.validate import check_int, check_real
 from iroko_gym.xcache.naming import file_path
-from iroko_gym.xcache.records import AccessRecord, decode_ack, encode_packet
+from iroko_gym.xcache.records import AccessRecord, decode_ack, encode_packet, loopback_address
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +63,7 @@ class LoadGenConfig:
     def __post_init__(self) -> None:
         check_int("capacity_kb", self.capacity_kb, 1)
         check_int("sidecar_port", self.sidecar_port, 1, 65535)
-        try:
-            loopback = ipaddress.ip_address(socket.gethostbyname(self.sidecar_host)).is_loopback
-        except (OSError, ValueError):
-            loopback = False
-        if not loopback:
-            raise ConfigError(f"sidecar_host={self.sidecar_host!r}: monitoring records go to loopback only "
-                              "(127.0.0.1)")
+        loopback_address("sidecar_host", self.sidecar_host)
         low = check_real("low_watermark", self.low_watermark, 0.0, 1.0, positive=True)
         if low > check_real("high_watermark", self.high_watermark, 0.0, 1.0, positive=True):
             raise ConfigError(f"low_watermark={low} is above high_watermark={self.high_watermark}")
@@ -112,7 +105,7 @@ class LoadGenerator:
     def __init__(self, config: LoadGenConfig) -> None:
         self.config = config
         self.cache_dir = Path(config.cache_dir)
-        self._target = (socket.gethostbyname(config.sidecar_host), config.sidecar_port)
+        self._target = (loopback_address("sidecar_host", config.sidecar_host), config.sidecar_port)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind(("127.0.0.1", 0))
         self._stod = int(time.time())

@@ -30,12 +30,14 @@ records it has processed (uint64): the next ``seq`` it expects.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
+import socket
 import struct
 from dataclasses import dataclass
 
-from iroko_gym.errors import IrokoError
+from iroko_gym.errors import ConfigError, IrokoError
 from iroko_gym.validate import check_int, check_real
 
 HEADER = struct.Struct("!cBHiiiq")
@@ -144,6 +146,18 @@ def _record(obj: object) -> AccessRecord:
         times = {name: check_real(f"record field {name}", obj.get(name), error=MalformedPacket)
                  for name in ("attach_t", "detach_t")}
     return AccessRecord(event=event, lfn=check_lfn(obj.get("lfn")), **counts, **times)
+
+
+def loopback_address(name: str, host: str) -> str:
+    """``host`` as an IPv4 loopback address; the monitoring stream never leaves the machine."""
+    try:
+        address = socket.gethostbyname(host)
+        loopback = ipaddress.ip_address(address).is_loopback
+    except (OSError, ValueError, TypeError):
+        loopback = False
+    if not loopback:
+        raise ConfigError(f"{name}={host!r}: the monitoring stream stays on loopback; use 127.0.0.1")
+    return address
 
 
 def encode_ack(next_seq: int) -> bytes:

@@ -31,7 +31,9 @@ from iroko_gym.errors import ConfigError, IrokoError
 from iroko_gym.validate import check_int, check_real
 from iroko_gym.xcache.actors import Actor
 from iroko_gym.xcache.naming import Tokeniser, file_path, load_vocab
-from iroko_gym.xcache.records import MAX_PACKET_BYTES, AccessRecord, MalformedPacket, decode_packet, encode_ack
+from iroko_gym.xcache.records import (
+    MAX_PACKET_BYTES, AccessRecord, MalformedPacket, decode_packet, encode_ack, loopback_address,
+)
 from iroko_gym.xcache.store import Answer, AnswerStore
 
 log = logging.getLogger(__name__)
@@ -67,8 +69,7 @@ class SidecarConfig:
         if low > high:
             raise ConfigError(f"low_watermark={low} is above high_watermark={high}; use low <= high")
         check_int("port", self.port, 0, 65535)
-        if self.host not in ("127.0.0.1", "localhost", "::1"):
-            raise ConfigError(f"host={self.host!r}: the sidecar listens on loopback only (127.0.0.1)")
+        loopback_address("host", self.host)
         get_reward(self.reward_mode)
         check_real("hit_cost", self.hit_cost, 0.0, 1.0)
         check_real("reward_scale_kb", self.reward_scale_kb, positive=True)
@@ -114,7 +115,7 @@ class Sidecar:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-            self._sock.bind((config.host, config.port))
+            self._sock.bind((loopback_address("host", config.host), config.port))
             self._sock.settimeout(0.1)
             self.port = int(self._sock.getsockname()[1])
             self._restore()
