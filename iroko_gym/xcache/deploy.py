@@ -33,12 +33,11 @@ from typing import Any
 import iroko_gym
 from iroko_gym.atomic import atomic_write
 from iroko_gym.cache.core import CacheGeometry
-from iroko_gym.cache.pipeline import vocab_path_for
 from iroko_gym.cache.trace import default_trace_path, load_trace
 from iroko_gym.errors import IrokoError
 from iroko_gym.validate import check_choice, check_int
 from iroko_gym.xcache.loadgen import LoadGenConfig, LoadGenerator, LoadResult, trace_window
-from iroko_gym.xcache.naming import load_vocab, trace_lfns
+from iroko_gym.xcache.naming import trace_lfns, vocab_or_none
 from iroko_gym.xcache.redis_server import RedisServer, free_port, spawn
 from iroko_gym.xcache.service import add_actor_arguments
 from iroko_gym.xcache.store import AnswerStore
@@ -131,10 +130,12 @@ class DeployOptions:
 def run(options: DeployOptions, stop: threading.Event, announce: Any = print) -> dict[str, Any]:
     """Start every part, replay, tear down; returns the summary (see :func:`describe`)."""
     trace = load_trace(options.trace)
-    vocab_file = options.vocab or vocab_path_for(options.trace or default_trace_path())
-    vocab_file = vocab_file if vocab_file.exists() else None
+    vocab_file = options.vocab or Path(options.trace or default_trace_path())
+    vocab = vocab_or_none(vocab_file, required=options.vocab is not None)
+    if vocab is None:
+        vocab_file = None
     begin, end = trace_window(trace, options.start, options.length)
-    lfns = trace_lfns(trace, load_vocab(vocab_file))[begin:end]
+    lfns = trace_lfns(trace, vocab)[begin:end]
     kbs = trace.kb[begin:end].tolist()
     geometry = CacheGeometry.from_tb(options.cache_size_tb)
     geometry.check_fits(max(kbs))
@@ -240,7 +241,8 @@ def format_summary(s: dict[str, Any]) -> str:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="iroko-xcache", description=__doc__.splitlines()[0])
     parser.add_argument("--trace", type=Path, help="processed trace (default: the bundled one)")
-    parser.add_argument("--vocab", type=Path, help="its vocabulary (default: beside the trace)")
+    parser.add_argument("--vocab", type=Path,
+                        help="its vocabulary: a trace made by the pipeline or a JSON file (default: the trace's own)")
     parser.add_argument("--cache-size-tb", type=float, default=2.0)
     parser.add_argument("--start", type=int, default=0, help="first trace row")
     parser.add_argument("--length", type=int, default=3000, help="accesses to replay (0: to the end)")

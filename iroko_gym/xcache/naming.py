@@ -9,6 +9,7 @@ letters (``tokbc``), which the pipeline's filter keeps.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,8 @@ from iroko_gym.cache.pipeline import Vocabulary, dataset_tokens
 from iroko_gym.cache.trace import TOKEN_COLUMNS, Trace
 from iroko_gym.errors import TraceError
 from iroko_gym.xcache.records import MalformedPacket, check_lfn
+
+log = logging.getLogger(__name__)
 
 
 def spell_id(tid: int) -> str:
@@ -108,5 +111,16 @@ def file_path(cache_dir: str | os.PathLike, lfn: str) -> Path:
 
 
 def load_vocab(path: str | os.PathLike | None) -> Vocabulary | None:
-    """The vocabulary at ``path`` (None: none)."""
+    """The vocabulary in ``path`` — a trace written by the pipeline or a JSON file (None: none)."""
     return Vocabulary.load(Path(path)) if path is not None else None
+
+
+def vocab_or_none(path: str | os.PathLike, required: bool) -> Vocabulary | None:
+    """The vocabulary in ``path``; a trace without one gives None unless ``required`` (then TraceError)."""
+    try:
+        return load_vocab(path)
+    except TraceError:
+        if required:
+            raise
+        log.warning("%s carries no vocabulary: the sidecar numbers tokens by first appearance", path)
+        return None

@@ -1,7 +1,7 @@
 """The sidecar as a service: ``iroko-xcache-sidecar`` (one command), and how its actor is made.
 
     iroko-xcache-sidecar --cache-dir DIR --cache-size-tb 2 --redis redis://127.0.0.1:6390/0 \\
-        --actor remote --server 127.0.0.1:50051 [--vocab trace.vocab.json] [--port 0]
+        --actor remote --server 127.0.0.1:50051 [--vocab trace.parquet] [--port 0]
 
 It prints ``iroko-xcache-sidecar listening on 127.0.0.1:PORT``, serves until SIGINT/SIGTERM,
 then closes its actor (flushing the trajectories it made) and prints one JSON line of counters.
@@ -94,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=0, help="UDP port for the monitoring stream; 0: free")
     parser.add_argument("--high-watermark", type=float, default=0.95)
     parser.add_argument("--low-watermark", type=float, default=0.90)
-    parser.add_argument("--reward-mode", default="guess", help="guess | cost (as Cache-v0)")
+    parser.add_argument("--reward-mode", default="guess", help="guess | cost | hit | byte_hit (as Cache-v0)")
     parser.add_argument("--server", default="127.0.0.1:50051", help="--actor remote: the training service")
     add_actor_arguments(parser)
     return parser

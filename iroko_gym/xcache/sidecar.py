@@ -28,7 +28,7 @@ import redis
 
 from iroko_gym.cache.rewards import get_reward
 from iroko_gym.errors import ConfigError, IrokoError
-from iroko_gym.validate import check_int, check_real
+from iroko_gym.validate import check_choice, check_int, check_real
 from iroko_gym.xcache.actors import Actor
 from iroko_gym.xcache.naming import Tokeniser, file_path, load_vocab
 from iroko_gym.xcache.records import (
@@ -39,6 +39,8 @@ from iroko_gym.xcache.store import Answer, AnswerStore
 log = logging.getLogger(__name__)
 
 RETRY_S = (0.05, 0.1, 0.2, 0.5, 1.0)
+# Cache-v0's reward modes that a live cache can compute ("reuse" needs the trace's future)
+LIVE_REWARDS = ("guess", "cost", "hit", "byte_hit")
 
 
 class SidecarStopped(IrokoError, RuntimeError):
@@ -58,9 +60,9 @@ class SidecarConfig:
     port: int = 0                          # 0: a free port (Sidecar.port)
     prefix: str = "xcache:"                # Redis key prefix
     vocab: Path | None = None              # the trace's vocabulary (token ids as offline)
-    reward_mode: str = "guess"             # as Cache-v0: guess | cost
+    reward_mode: str = "guess"             # as Cache-v0: guess | cost | hit | byte_hit (not reuse)
     hit_cost: float = 0.05
-    reward_scale_kb: float = 1024.0**2     # rewards are divided by this (1 GB in kB)
+    reward_scale_kb: float = 1024.0**2     # rewards in kB are divided by this (1 GB in kB)
 
     def __post_init__(self) -> None:
         check_int("capacity_kb", self.capacity_kb, 1)
@@ -70,7 +72,7 @@ class SidecarConfig:
             raise ConfigError(f"low_watermark={low} is above high_watermark={high}; use low <= high")
         check_int("port", self.port, 0, 65535)
         loopback_address("host", self.host)
-        get_reward(self.reward_mode)
+        check_choice("reward_mode", self.reward_mode, LIVE_REWARDS)
         check_real("hit_cost", self.hit_cost, 0.0, 1.0)
         check_real("reward_scale_kb", self.reward_scale_kb, positive=True)
         if not Path(self.cache_dir).is_dir():
@@ -107,6 +109,7 @@ class Sidecar:
         self.cache_dir = Path(config.cache_dir).resolve()
         self.stats = SidecarStats()
         self._reward = get_reward(config.reward_mode)
+        self._reward_scale = 1.0 if config.reward_mode == "hit" else config.reward_scale_kb
         self._high_kb = config.high_watermark * config.capacity_kb
         self._low_kb = config.low_watermark * config.capacity_kb
         self._stop = threading.Event()
@@ -214,8 +217,8 @@ class Sidecar:
         obs[7] = fill_kb * 100 // self.config.capacity_kb
         if self._prev is not None:
             prev_kb, prev_hit, prev_keep = self._prev
-            reward = self._reward(prev_kb, prev_hit, prev_keep, record.kb, hit, self.config.hit_cost)
-            self.actor.feedback(reward / self.config.reward_scale_kb, obs)
+            reward = self._reward(prev_kb, prev_hit, False, prev_keep, record.kb, hit, self.config.hit_cost)
+            self.actor.feedback(reward / self._reward_scale, obs)
         keep, version = self.actor.keep(obs)
         self._prev = (record.kb, hit, keep)
         kb = record.kb if admitted is None else admitted

@@ -16,7 +16,6 @@ pytest.importorskip("redis", reason="the live cache needs: pip install 'iroko_gy
 
 import iroko_gym  # noqa: F401  (registers Cache-v0)
 from iroko_gym.cache.core import CacheGeometry
-from iroko_gym.cache.pipeline import vocab_path_for
 from iroko_gym.cache.trace import default_trace_path, load_trace
 from iroko_gym.xcache.actors import Actor
 from iroko_gym.xcache.loadgen import LoadGenConfig, LoadGenerator
@@ -29,7 +28,7 @@ if shutil.which("redis-server") is None:
 
 SIZE_TB = 2.0
 LENGTH = 1500
-VOCAB = vocab_path_for(default_trace_path())
+VOCAB = default_trace_path()  # the pipeline keeps the vocabulary in the trace
 POLICIES = Path(__file__).with_name("policies.py")
 EXAMPLE_AGENT = Path(__file__).parents[3] / "examples" / "cache_agent.py"
 

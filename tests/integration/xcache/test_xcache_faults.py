@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from iroko_gym.cache.baselines import load_agent
+from iroko_gym.cache.trace import default_trace_path
 from iroko_gym.xcache.actors import PolicyActor
 from iroko_gym.xcache.deploy import SidecarProcess
 from iroko_gym.xcache.loadgen import LoadResult
@@ -96,7 +97,7 @@ def test_a_killed_sidecar_restarts_without_losing_a_record(tmp_path: Path, workl
     port = free_port()
     argv = ["--cache-dir", str(cache_dir), "--capacity-kb", str(workload.capacity_kb), "--redis", redis_server.url,
             "--port", str(port), "--actor", "policy", "--policy", policy,
-            "--vocab", str(Path(__file__).parents[3] / "iroko_gym/cache/data/default_trace.vocab.json")]
+            "--vocab", str(default_trace_path())]
     never = threading.Event()
     sidecar = SidecarProcess(argv, tmp_path / "sidecar1.log")
     sidecar.wait_listening(never)

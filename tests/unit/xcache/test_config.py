@@ -22,6 +22,7 @@ from iroko_gym.xcache.sidecar import SidecarConfig
     ({"host": "0.0.0.0"}, "loopback"),
     ({"port": 70000}, "port"),
     ({"reward_mode": "gess"}, "guess"),
+    ({"reward_mode": "reuse"}, "reward_mode"),  # hindsight: a live cache cannot know it
     ({"cache_dir": Path("/nonexistent/x")}, "not a directory"),
 ])
 def test_sidecar_config(tmp_path: Path, change: dict, words: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from iroko_gym.cache.pipeline import Vocabulary, vocab_path_for
+from iroko_gym.cache.pipeline import Vocabulary
 from iroko_gym.cache.trace import Trace, default_trace_path, load_trace
 from iroko_gym.errors import TraceError
 from iroko_gym.xcache.naming import Tokeniser, load_vocab, spell_id, trace_lfns
@@ -19,7 +19,7 @@ def _trace(tokens: list[list[int]], fids: list[int]) -> Trace:
 
 def test_the_tokeniser_recovers_every_token_of_the_bundled_trace() -> None:
     trace = load_trace()
-    vocab = load_vocab(vocab_path_for(default_trace_path()))
+    vocab = load_vocab(default_trace_path())
     lfns = trace_lfns(trace, vocab)
     tokeniser = Tokeniser(vocab)
     got = np.stack([tokeniser.tokens(lfn) for lfn in lfns])
