@@ -110,6 +110,12 @@ class _Segment:
         return traj
 
 
+#: Training episodes draw their traffic from ``TRAIN_SEED_BASE + seed * 100_000 + episode``;
+#: evaluation runs use ``seed * 1000 + episode`` (``bench/runner.py``), always below this base, so
+#: no evaluation episode (train pattern or held-out) replays traffic PPO was trained on.
+TRAIN_SEED_BASE = 10_000_000
+
+
 def train(env: Any, params: learner_config.PPOConfig, total_steps: int, reset_options: Sequence[dict[str, Any]],
           on_step: Callable[[int], None] = lambda n: None) -> tuple[ActorCritic, list[dict[str, Any]]]:
     """Train on ``env`` for ``total_steps`` env steps, cycling episodes through ``reset_options``.
@@ -126,7 +132,7 @@ def train(env: Any, params: learner_config.PPOConfig, total_steps: int, reset_op
     curve: list[dict[str, Any]] = []
     episode, ep_return, ep_len, collected = 0, 0.0, 0, 0
     segment = _Segment()
-    obs, _ = env.reset(seed=seed * 100_000, options=dict(reset_options[0]))
+    obs, _ = env.reset(seed=TRAIN_SEED_BASE + seed * 100_000, options=dict(reset_options[0]))
     for step in range(1, total_steps + 1):
         with torch.no_grad():
             dist = learner.net.distribution(torch.as_tensor(obs, dtype=torch.float32)[None])
@@ -147,7 +153,7 @@ def train(env: Any, params: learner_config.PPOConfig, total_steps: int, reset_op
             curve.append({"episode": episode, "env_steps": step, "return": ep_return, "length": ep_len,
                           "pattern": reset_options[episode % len(reset_options)].get("pattern", "")})
             episode += 1
-            next_obs, _ = env.reset(seed=seed * 100_000 + episode,
+            next_obs, _ = env.reset(seed=TRAIN_SEED_BASE + seed * 100_000 + episode,
                                     options=dict(reset_options[episode % len(reset_options)]))
             ep_return, ep_len = 0.0, 0
         if rollout_over:

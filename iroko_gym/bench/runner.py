@@ -209,7 +209,7 @@ def run_grid(config: BenchConfig, network_factory: NetworkFactory | None = None,
     todo_train = [t for t in trainings if not (config.resume and store.is_complete(store.training_dir(t.model_id), ("model.pt",)))]
     todo_runs = [r for r in runs if not (config.resume and store.is_complete(store.run_dir(r.run_id)))]
     counts = {"completed": 0, "failed": 0, "skipped": len(trainings) + len(runs) - len(todo_train) - len(todo_runs)}
-    progress = Progress(len(todo_train) + len(todo_runs), stream)
+    progress = Progress([config.ppo_steps] * len(todo_train) + [config.steps * config.episodes] * len(todo_runs), stream)
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
     try:
         for tspec in todo_train:

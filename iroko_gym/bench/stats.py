@@ -2,7 +2,9 @@
 
 The summary table has one row per (agent, topology, transport, pattern); a pattern is
 ``held-out`` when PPO was not trained on it.  Each cell is the mean over seeds of a per-run
-metric, ± the half-width of a Student-t 95 % interval (blank with one seed).
+metric, ± the half-width of a two-sided Student-t 95 % interval over the seeds.  With fewer
+than :data:`MIN_SEEDS_FOR_CI` seeds there is no interval (two seeds give t(1) = 12.7, an
+interval wider than any metric's range, which says nothing): the cell is the mean alone.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ import pandas as pd
 #: Two-sided 95 % Student-t quantiles for 1..30 degrees of freedom (beyond: 1.96).
 _T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+#: Fewest finite values a confidence interval is computed from.
+MIN_SEEDS_FOR_CI = 3
+#: What the ± of the tables and the error bars of the plots are (said in their headers and captions).
+CI_TEXT = f"mean ± 95 % Student-t interval over seeds (mean only with < {MIN_SEEDS_FOR_CI} seeds)"
 
 RUN_KEYS = ["agent", "topo", "transport", "pattern", "held_out", "seed"]
 GROUP_KEYS = ["agent", "topo", "transport", "pattern", "held_out"]
@@ -36,13 +43,13 @@ def t95(dof: int) -> float:
 
 
 def mean_ci(values: npt.ArrayLike) -> tuple[float, float]:
-    """Mean and 95 % half-width of the finite values (half-width NaN for fewer than two)."""
+    """Mean and 95 % t half-width of the finite values (half-width NaN below :data:`MIN_SEEDS_FOR_CI`)."""
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
     if x.size == 0:
         return math.nan, math.nan
-    if x.size == 1:
-        return float(x[0]), math.nan
+    if x.size < MIN_SEEDS_FOR_CI:
+        return float(x.mean()), math.nan
     return float(x.mean()), t95(x.size - 1) * float(x.std(ddof=1)) / math.sqrt(x.size)
 
 
@@ -89,9 +96,9 @@ def _cell(mean: float, ci: float, fmt: str) -> str:
 
 
 def markdown_table(summary: pd.DataFrame) -> str:
-    """The summary as a GitHub markdown table (mean ± 95 % CI over seeds)."""
+    """The summary as a GitHub markdown table, its first line saying what the cells are (:data:`CI_TEXT`)."""
     head = ["agent", "topology", "transport", "pattern", "split"] + [h for _, h, _ in METRICS] + ["seeds"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = [f"Cells: {CI_TEXT}.", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in summary.iterrows():
         cells = [str(r["agent"]), str(r["topo"]), str(r["transport"]), str(r["pattern"]),
                  "held-out" if r["held_out"] else "train"]
