@@ -61,7 +61,8 @@ class BenchConfig:
     size_bytes: int = _f(200_000, "flow size of the 'fixed' workload")
     reward: str = _f("step", "reward spec of the env (see docs/rewards.md)")
     ppo_steps: int = _f(3000, "PPO training env steps per (topology, transport, seed)")
-    ppo_rollout_steps: int = _f(PPO_DEFAULTS.rollout_steps, "PPO env steps per update")
+    train_envs: int = _f(1, "PPO training envs stepped in parallel, one process and network each (they share the cores)")
+    ppo_rollout_steps: int = _f(PPO_DEFAULTS.rollout_steps, "PPO env steps per update (all envs together)")
     ppo_minibatch_size: int = _f(PPO_DEFAULTS.minibatch_size, "PPO minibatch size (steps)")
     ppo_learning_rate: float = _f(PPO_DEFAULTS.learning_rate, "PPO learning rate")
     load_model: str = _f("", "evaluate this saved PPO model instead of training one")
@@ -72,7 +73,7 @@ class BenchConfig:
     cache: bool = _f(False, "also run the cache benchmark quick grid into <out>/cache")
 
     def __post_init__(self) -> None:
-        for name in ("seeds", "episodes", "steps", "ppo_steps"):
+        for name in ("seeds", "episodes", "steps", "ppo_steps", "train_envs"):
             check_int(_flag(name), getattr(self, name), 1)
         for name in ("resume", "quick", "paper", "plot", "cache"):
             check_bool(_flag(name), getattr(self, name))
