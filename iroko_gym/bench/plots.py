@@ -10,7 +10,8 @@
 5. ``learning_curve``: PPO training return vs env steps, mean over seeds with its interval;
 
 and ``<out>/summary.md``, ``<out>/summary.csv`` (per agent x pattern, :data:`~iroko_gym.bench.stats.CI_TEXT`)
-and ``<out>/runs.csv`` (the per-run metrics they aggregate).
+and ``<out>/runs.csv`` (the per-run metrics they aggregate); with ``ppo`` and ``tcp`` in the
+result also ``<out>/targets.md`` (issue 12's targets, :func:`~iroko_gym.bench.stats.target_table`).
 
 Every aggregate is over seeds (a run is one seed), with the 95 % Student-t interval of
 :func:`~iroko_gym.bench.stats.mean_ci` as band or error bar (none below three seeds).  Plots of
@@ -31,7 +32,16 @@ import numpy as np
 import pandas as pd
 
 from iroko_gym.atomic import atomic_write
-from iroko_gym.bench.stats import CI_TEXT, RUN_KEYS, markdown_table, mean_ci, run_metrics, summarise
+from iroko_gym.bench.stats import (
+    CI_TEXT,
+    RUN_KEYS,
+    markdown_table,
+    mean_ci,
+    run_metrics,
+    summarise,
+    target_table,
+    targets_markdown,
+)
 from iroko_gym.bench.storage import ResultStore
 
 PLOTS = ("timeseries", "fct_cdf", "slowdown_by_size", "util_vs_queue", "drops", "learning_curve")
@@ -305,6 +315,9 @@ def draw_all(out: str | Path) -> list[Path]:
     written = [atomic_write(root / "runs.csv", lambda tmp: per_run.to_csv(tmp, index=False)),
                atomic_write(root / "summary.csv", lambda tmp: summary.to_csv(tmp, index=False)),
                atomic_write(root / "summary.md", lambda tmp: tmp.write_text(markdown_table(summary)))]
+    targets = target_table(summary) if not summary.empty else pd.DataFrame()
+    if not targets.empty:
+        written.append(atomic_write(root / "targets.md", lambda tmp: tmp.write_text(targets_markdown(targets))))
     agents = _agent_order(store, list(dict.fromkeys(steps["agent"])) if not steps.empty else [])
     colours = _colours(agents)
     plots = store.plots_dir

@@ -105,3 +105,52 @@ def markdown_table(summary: pd.DataFrame) -> str:
         cells += [_cell(r[m], r[f"{m}_ci"], fmt) for m, _, fmt in METRICS]
         lines.append("| " + " | ".join(cells + [str(r["n"])]) + " |")
     return "\n".join(lines) + "\n"
+
+
+#: Issue 12's targets for the learned agent against the reference (TCP) on each pattern.
+UTIL_RATIO_MIN = 0.95
+QUEUE_RATIO_MAX = 0.25
+
+
+def target_table(summary: pd.DataFrame, learned: str = "ppo", reference: str = "tcp", rival: str = "aimd") -> pd.DataFrame:
+    """Per (topology, transport, pattern): the learned agent's means against the targets.
+
+    ``util_ratio`` = its utilisation / the reference's (target ≥ :data:`UTIL_RATIO_MIN`),
+    ``queue_ratio`` = its p99 queue / the reference's (target ≤ :data:`QUEUE_RATIO_MAX`),
+    ``slowdown_ratio`` = its p99 FCT slowdown / the reference's (target ≤ 1), and
+    ``dominated``: the rival is better on utilisation *and* on queue (target: not dominated).
+    Compares means over seeds; empty when the summary lacks the learned agent or the reference.
+    """
+    keys = ["topo", "transport", "pattern", "held_out"]
+    cols = ["utilisation", "queue_p99_kb", "slowdown_p99"]
+    by = {a: summary[summary["agent"] == a].set_index(keys)[cols] for a in (learned, reference, rival)}
+    rows = []
+    for key in by[learned].index.intersection(by[reference].index):
+        mine, ref = by[learned].loc[key], by[reference].loc[key]
+        row = dict(zip(keys, key))
+        row["util_ratio"] = mine["utilisation"] / ref["utilisation"]
+        row["queue_ratio"] = mine["queue_p99_kb"] / ref["queue_p99_kb"]
+        row["slowdown_ratio"] = mine["slowdown_p99"] / ref["slowdown_p99"]
+        if key in by[rival].index:
+            other = by[rival].loc[key]
+            row["dominated"] = bool(other["utilisation"] > mine["utilisation"] and other["queue_p99_kb"] < mine["queue_p99_kb"])
+        else:
+            row["dominated"] = False
+        row["met"] = bool(row["util_ratio"] >= UTIL_RATIO_MIN and row["queue_ratio"] <= QUEUE_RATIO_MAX
+                          and row["slowdown_ratio"] <= 1.0 and not row["dominated"])
+        rows.append(row)
+    return pd.DataFrame(rows, columns=keys + ["util_ratio", "queue_ratio", "slowdown_ratio", "dominated", "met"])
+
+
+def targets_markdown(targets: pd.DataFrame, learned: str = "ppo", reference: str = "tcp", rival: str = "aimd") -> str:
+    """:func:`target_table` as markdown, each figure beside its target."""
+    head = ["topology", "pattern", "split", f"util / {reference} (≥ {UTIL_RATIO_MIN})",
+            f"p99 queue / {reference} (≤ {QUEUE_RATIO_MAX})", f"p99 slowdown / {reference} (≤ 1)",
+            f"dominated by {rival} (no)", "all met"]
+    lines = [f"Targets of {learned} against {reference}, on means over seeds.", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in targets.iterrows():
+        lines.append("| " + " | ".join([str(r["topo"]), str(r["pattern"]), "held-out" if r["held_out"] else "train",
+                                        f"{r['util_ratio']:.3f}", f"{r['queue_ratio']:.3f}", f"{r['slowdown_ratio']:.2f}",
+                                        "yes" if r["dominated"] else "no", "yes" if r["met"] else "no"]) + " |")
+    return "\n".join(lines) + "\n"

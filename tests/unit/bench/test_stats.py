@@ -8,7 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from iroko_gym.bench.stats import CI_TEXT, MIN_SEEDS_FOR_CI, markdown_table, mean_ci, run_metrics, summarise
+from iroko_gym.bench.stats import (
+    CI_TEXT,
+    MIN_SEEDS_FOR_CI,
+    markdown_table,
+    mean_ci,
+    run_metrics,
+    summarise,
+    target_table,
+    targets_markdown,
+)
 
 
 def test_mean_ci_on_hand_values():
@@ -62,3 +71,23 @@ def test_three_seeds_print_the_t_interval():
     (row,) = summarise(run_metrics(steps, flows)).to_dict("records")
     assert row["utilisation_ci"] == pytest.approx(4.303 * 0.1 / math.sqrt(3))
     assert "| 0.500 ± 0.248 |" in markdown_table(summarise(run_metrics(steps, flows)))
+
+
+def _summary_row(agent: str, util: float, queue: float, slow: float, pattern: str = "hotspot") -> dict:
+    return {"agent": agent, "topo": "dumbbell", "transport": "tcp", "pattern": pattern, "held_out": True, "n": 3,
+            "utilisation": util, "queue_p99_kb": queue, "slowdown_p99": slow}
+
+
+def test_targets_against_tcp_and_aimd_on_hand_values():
+    summary = pd.DataFrame([_summary_row("tcp", 0.9, 600.0, 4.0), _summary_row("aimd", 0.86, 110.0, 3.0),
+                            _summary_row("ppo", 0.88, 120.0, 3.5),
+                            _summary_row("tcp", 1.0, 600.0, 4.0, "bijection"), _summary_row("aimd", 0.9, 100.0, 3.0, "bijection"),
+                            _summary_row("ppo", 0.8, 200.0, 5.0, "bijection")])
+    t = target_table(summary).set_index("pattern")
+    assert t.loc["hotspot", "util_ratio"] == pytest.approx(0.88 / 0.9) and t.loc["hotspot", "queue_ratio"] == pytest.approx(0.2)
+    assert not t.loc["hotspot", "dominated"] and t.loc["hotspot", "met"]  # aimd has less queue but less utilisation
+    assert t.loc["bijection", "dominated"] and not t.loc["bijection", "met"]
+    assert t.loc["bijection", "slowdown_ratio"] == pytest.approx(1.25)
+    text = targets_markdown(target_table(summary))
+    assert "| dumbbell | hotspot | held-out | 0.978 | 0.200 | 0.88 | no | yes |" in text
+    assert target_table(summary[summary["agent"] != "tcp"]).empty
