@@ -8,16 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from iroko_gym.bench.stats import (
-    CI_TEXT,
-    MIN_SEEDS_FOR_CI,
-    markdown_table,
-    mean_ci,
-    run_metrics,
-    summarise,
-    target_table,
-    targets_markdown,
-)
+from iroko_gym.bench.stats import CI_TEXT, MIN_SEEDS_FOR_CI, markdown_table, mean_ci, run_metrics, summarise
+from iroko_gym.bench.stats import target_table, targets_markdown
 
 
 def test_mean_ci_on_hand_values():
