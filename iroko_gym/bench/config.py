@@ -3,7 +3,8 @@
 Each field's ``metadata["help"]`` is its flag's help text; :func:`add_arguments` turns the
 dataclass into argparse flags and :func:`config_from_args` back, so the CLI and the stored
 ``config.json`` of a result directory say exactly the same thing.  Comma-separated flags become
-tuples.  ``--quick`` replaces the budget fields by :data:`QUICK` before validation.
+tuples.  ``--quick`` replaces the budget fields by :data:`QUICK` before validation, ``--paper``
+by :data:`PAPER` (the grid of docs/results.md); flags given beside either still win.
 
 PPO's hyperparameters have the names of :class:`iroko_gym.remote.config.PPOConfig` (the one
 learner of the project): a field ``ppo_<name>`` (flag ``--ppo-<name>``) sets ``<name>`` of
@@ -60,24 +61,28 @@ class BenchConfig:
     size_bytes: int = _f(200_000, "flow size of the 'fixed' workload")
     reward: str = _f("step", "reward spec of the env (see docs/rewards.md)")
     ppo_steps: int = _f(3000, "PPO training env steps per (topology, transport, seed)")
-    ppo_rollout_steps: int = _f(PPO_DEFAULTS.rollout_steps, "PPO env steps per update")
+    train_envs: int = _f(1, "PPO training envs stepped in parallel, one process and network each (they share the cores)")
+    ppo_rollout_steps: int = _f(PPO_DEFAULTS.rollout_steps, "PPO env steps per update (all envs together)")
     ppo_minibatch_size: int = _f(PPO_DEFAULTS.minibatch_size, "PPO minibatch size (steps)")
     ppo_learning_rate: float = _f(PPO_DEFAULTS.learning_rate, "PPO learning rate")
     load_model: str = _f("", "evaluate this saved PPO model instead of training one")
     resume: bool = _f(False, "skip runs already completed in --out")
     quick: bool = _f(False, "tiny preset that finishes in a few minutes (what CI runs)")
+    paper: bool = _f(False, "the grid of docs/results.md: issue 12's table with 5 seeds (about 1 h on 2 cores)")
     plot: bool = _f(True, "draw plots and the table at the end (--no-plot to skip)")
     cache: bool = _f(False, "also run the cache benchmark quick grid into <out>/cache")
 
     def __post_init__(self) -> None:
-        for name in ("seeds", "episodes", "steps", "ppo_steps"):
+        for name in ("seeds", "episodes", "steps", "ppo_steps", "train_envs"):
             check_int(_flag(name), getattr(self, name), 1)
-        for name in ("resume", "quick", "plot", "cache"):
+        for name in ("resume", "quick", "paper", "plot", "cache"):
             check_bool(_flag(name), getattr(self, name))
         for name in ("agents", "topo", "patterns", "transports"):
             if not getattr(self, name):
                 raise ConfigError(f"{_flag(name)} is empty: give at least one name")
         check_real("--offered-load", self.offered_load, high=1.0, positive=True)
+        if self.quick and self.paper:
+            raise ConfigError("--quick and --paper are two presets: give one")
         self.ppo_params(0)  # PPOConfig checks the ppo_* values now, before any run
         self.params_for("")  # parses --topo-params now, so a bad JSON fails before any run
 
@@ -125,7 +130,7 @@ class BenchConfig:
 
 
 #: Fields that do not change what a run measures: ``--resume`` may change them.
-RESUMABLE_CHANGES = frozenset({"out", "resume", "quick", "plot", "cache"})
+RESUMABLE_CHANGES = frozenset({"out", "resume", "quick", "paper", "plot", "cache"})
 
 
 def check_resumable(stored: dict[str, Any], config: BenchConfig) -> None:
@@ -156,6 +161,18 @@ QUICK: dict[str, Any] = {
     "capacity_mbps": 50.0, "offered_load": 0.8, "ppo_steps": 160, "ppo_rollout_steps": 40, "ppo_minibatch_size": 10,
 }
 
+#: ``--paper``: the grid of issue 12's first table (agents, patterns, split, 300 steps of 20 ms at
+#: 100 Mbit/s, PPO 15,000 steps in rollouts of 500) with 5 seeds, so every cell has an interval, and
+#: the reward the benchmark scores (``utilisation_queue``; ``--reward step`` gives the issue's).
+#: Held-out patterns (hotspot, bijection) and every evaluation seed's traffic are never trained on:
+#: training episodes take their traffic seeds from ``bench/ppo.py``'s ``TRAIN_SEED_BASE`` upwards.
+PAPER: dict[str, Any] = {
+    "agents": ("tcp", "fair", "aimd", "ppo"), "patterns": ("incast", "stride", "hotspot", "bijection"),
+    "train_patterns": ("incast", "stride"), "seeds": 5, "episodes": 1, "steps": 300, "step_interval_ms": 20.0,
+    "capacity_mbps": 100.0, "ppo_steps": 15_000, "ppo_rollout_steps": 500, "reward": "utilisation_queue",
+}
+PRESETS = {"quick": QUICK, "paper": PAPER}
+
 #: PPOConfig fields the grid sets: every ``<name>`` with a ``ppo_<name>`` field in BenchConfig.
 _PPO_FIELDS = tuple(f.name[len("ppo_"):] for f in dataclasses.fields(BenchConfig)
                     if f.name.startswith("ppo_") and f.name[len("ppo_"):] in {p.name for p in dataclasses.fields(PPOConfig)})
@@ -173,8 +190,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         flag = _flag(f.name)
         shown = ",".join(f.default) if isinstance(f.default, tuple) else f.default
         text = f"{f.metadata['help']} (default: {shown})"
-        if f.name == "quick":
-            text += "; sets " + ", ".join(f"{k}={','.join(v) if isinstance(v, tuple) else v}" for k, v in QUICK.items())
+        if f.name in PRESETS:
+            text += "; sets " + ", ".join(f"{k}={','.join(v) if isinstance(v, tuple) else v}" for k, v in PRESETS[f.name].items())
         kwargs: dict[str, Any] = {"dest": f.name, "help": text, "default": None}
         if f.type == "bool":
             kwargs["action"] = argparse.BooleanOptionalAction
@@ -186,9 +203,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(ns: argparse.Namespace) -> BenchConfig:
-    """Flags given on the command line override --quick, which overrides the defaults."""
+    """Flags given on the command line override --quick/--paper, which override the defaults."""
     given: dict[str, Any] = {f.name: getattr(ns, f.name) for f in dataclasses.fields(BenchConfig) if getattr(ns, f.name, None) is not None}
     for name in _TUPLE_FIELDS & set(given):
         given[name] = tuple(s.strip() for s in str(given[name]).split(",") if s.strip())
-    values: dict[str, Any] = {**(QUICK if given.get("quick") else {}), **given}
+    preset = {k: v for name, p in PRESETS.items() if given.get(name) for k, v in p.items()}
+    values: dict[str, Any] = {**preset, **given}
     return BenchConfig(**values)

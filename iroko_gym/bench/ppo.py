@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import gymnasium as gym
 import torch
 from gymnasium import spaces
 
@@ -110,46 +111,81 @@ class _Segment:
         return traj
 
 
-def train(env: Any, params: learner_config.PPOConfig, total_steps: int, reset_options: Sequence[dict[str, Any]],
-          on_step: Callable[[int], None] = lambda n: None) -> tuple[ActorCritic, list[dict[str, Any]]]:
-    """Train on ``env`` for ``total_steps`` env steps, cycling episodes through ``reset_options``.
+#: Training episodes draw their traffic from ``TRAIN_SEED_BASE + seed * 100_000 + env * 10_000 + episode``;
+#: evaluation runs use ``seed * 1000 + episode`` (``bench/runner.py``), always below this base, so
+#: no evaluation episode (train pattern or held-out) replays traffic PPO was trained on.
+TRAIN_SEED_BASE = 10_000_000
 
-    An update every ``params.rollout_steps`` steps; ``params.seed`` seeds torch, the learner and
-    the episodes.  Returns the model and one learning-curve row per finished episode (env steps
-    so far, return, pattern).  ``on_step(n)`` is called after every env step (progress bars).
+
+def episode_option(env_index: int, episode: int, reset_options: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Reset options of a training env's ``episode``: env ``i`` starts ``i`` places into the cycle,
+    so parallel envs train on different patterns at once."""
+    return dict(reset_options[(env_index + episode) % len(reset_options)])
+
+
+class EpisodeCycle(gym.Wrapper):
+    """A training env whose every reset takes its own next seed and pattern (:func:`episode_option`).
+
+    A vector env resets finished envs by itself, without options; this wrapper makes those resets
+    (and the first one) the training protocol's, in the env's own process.
+    """
+
+    def __init__(self, env: gym.Env, env_index: int, seed: int, reset_options: Sequence[dict[str, Any]]) -> None:
+        super().__init__(env)
+        self.env_index, self.options = env_index, [dict(o) for o in reset_options]
+        self.first_seed = TRAIN_SEED_BASE + seed * 100_000 + env_index * 10_000
+        self.episodes = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        episode, self.episodes = self.episodes, self.episodes + 1
+        return self.env.reset(seed=self.first_seed + episode, options=episode_option(self.env_index, episode, self.options))
+
+
+def train(envs: gym.vector.VectorEnv, params: learner_config.PPOConfig, total_steps: int,
+          reset_options: Sequence[dict[str, Any]], on_step: Callable[[int], None] = lambda n: None,
+          ) -> tuple[ActorCritic, list[dict[str, Any]]]:
+    """Train on the :class:`EpisodeCycle` envs of ``envs`` for ``total_steps`` env steps in all.
+
+    ``envs`` steps its N envs together (``AutoresetMode.SAME_STEP``: a finished env's final
+    observation is in ``info["final_obs"]``); N envs in N processes collect N times faster.  An
+    update every ``params.rollout_steps`` steps (rounded up to whole rounds of N); ``params.seed``
+    seeds torch and the learner.  Returns the model and one learning-curve row per finished
+    episode (env steps so far, return, pattern).  ``on_step(n)`` follows the steps (progress bars).
     """
     _one_thread()
-    seed = params.seed
-    torch.manual_seed(seed)
-    low, high = np.asarray(env.action_space.low), np.asarray(env.action_space.high)
-    learner = PPO(params, int(env.observation_space.shape[0]), _action_spec(low, high))
+    torch.manual_seed(params.seed)
+    n = envs.num_envs
+    space: Any = envs.single_action_space
+    low, high = np.asarray(space.low), np.asarray(space.high)
+    learner = PPO(params, int(envs.single_observation_space.shape[0]), _action_spec(low, high))
     curve: list[dict[str, Any]] = []
-    episode, ep_return, ep_len, collected = 0, 0.0, 0, 0
-    segment = _Segment()
-    obs, _ = env.reset(seed=seed * 100_000, options=dict(reset_options[0]))
-    for step in range(1, total_steps + 1):
+    episodes, returns, lengths = [0] * n, np.zeros(n), [0] * n
+    segments = [_Segment() for _ in range(n)]
+    obs, _ = envs.reset()
+    steps = collected = 0
+    while steps < total_steps:
         with torch.no_grad():
-            dist = learner.net.distribution(torch.as_tensor(obs, dtype=torch.float32)[None])
+            dist = learner.net.distribution(torch.as_tensor(obs, dtype=torch.float32))
             u = dist.sample()
-            logp = float(dist.log_prob(u)[0])
-        u_np = u[0].numpy()
-        next_obs, reward, terminated, truncated, _ = env.step(squash(u_np, low, high))
-        segment.add(obs, u_np, logp, float(reward))
-        ep_return += float(reward)
-        ep_len += 1
-        collected += 1
-        on_step(1)
-        episode_over = terminated or truncated
-        rollout_over = collected == params.rollout_steps or step == total_steps
-        if episode_over or rollout_over:
-            learner.ingest(segment.close(bool(terminated), next_obs))
-        if episode_over:
-            curve.append({"episode": episode, "env_steps": step, "return": ep_return, "length": ep_len,
-                          "pattern": reset_options[episode % len(reset_options)].get("pattern", "")})
-            episode += 1
-            next_obs, _ = env.reset(seed=seed * 100_000 + episode,
-                                    options=dict(reset_options[episode % len(reset_options)]))
-            ep_return, ep_len = 0.0, 0
+            logp = dist.log_prob(u).numpy()
+        u_np = u.numpy()
+        next_obs, reward, terminated, truncated, info = envs.step(squash(u_np, low, high))
+        steps += n
+        collected += n
+        on_step(n)
+        rollout_over = collected >= params.rollout_steps or steps >= total_steps
+        for i, segment in enumerate(segments):
+            segment.add(obs[i], u_np[i], float(logp[i]), float(reward[i]))
+            returns[i] += float(reward[i])
+            lengths[i] += 1
+            if terminated[i] or truncated[i]:
+                learner.ingest(segment.close(bool(terminated[i]), info["final_obs"][i]))
+                curve.append({"episode": len(curve), "env_steps": steps, "return": float(returns[i]), "length": lengths[i],
+                              "pattern": episode_option(i, episodes[i], reset_options).get("pattern", "")})
+                episodes[i] += 1
+                returns[i], lengths[i] = 0.0, 0
+            elif rollout_over:
+                learner.ingest(segment.close(False, next_obs[i]))
         if rollout_over:
             learner.train()
             collected = 0

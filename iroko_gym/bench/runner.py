@@ -184,17 +184,35 @@ def train_one(spec: TrainSpec, config: BenchConfig, store: ResultStore, progress
         store.write_learning(spec.model_id, pd.DataFrame(curve, columns=["episode", "env_steps", "return", "length", "pattern"]))
 
     with _stored_job(directory, meta, progress, save) as envs:
-        env = make_env(config, spec.topo, config.train_patterns[0], spec.transport, spec.cc, True,
-                       directory / "traffic", network_factory)
-        envs.append(env)
         options = [{"pattern": p, "pattern_params": config.pattern_params()} for p in config.train_patterns]
-        model, trained = train(env, params, config.ppo_steps, options, progress.step)
+        vec = training_envs(config, spec, directory, options, network_factory)
+        envs.append(vec)
+        model, trained = train(vec, params, config.ppo_steps, options, progress.step)
         curve.extend(trained)
-        space: Any = env.action_space
-        dc: Any = env.unwrapped
+        space: Any = vec.single_action_space
         save_model(model, directory / "model.pt", np.asarray(space.low), np.asarray(space.high))
-        meta.update(status=COMPLETED, layout=dc.layout)
+        meta.update(status=COMPLETED, layout=vec.get_attr("layout")[0])
     return str(meta["status"])
+
+
+def training_envs(config: BenchConfig, spec: TrainSpec, directory: Path, options: list[dict[str, Any]],
+                  network_factory: NetworkFactory | None = None) -> gym.vector.VectorEnv:
+    """``--train-envs`` PPO training envs, each with its own network (prefix) and ``traffic/env<i>`` output_dir.
+
+    One env steps in this process; several step in parallel, one process each (an env's step is
+    mostly waiting out its interval, so N processes collect about N times as fast).
+    """
+    from iroko_gym.bench.ppo import EpisodeCycle
+
+    def one(i: int) -> Callable[[], gym.Env]:
+        return lambda: EpisodeCycle(make_env(config, spec.topo, config.train_patterns[0], spec.transport, spec.cc, True,
+                                             directory / "traffic" / f"env{i}", network_factory), i, spec.seed, options)
+
+    fns = [one(i) for i in range(config.train_envs)]
+    mode = gym.vector.AutoresetMode.SAME_STEP
+    if len(fns) == 1:
+        return gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
+    return gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode, context="fork")
 
 
 def run_grid(config: BenchConfig, network_factory: NetworkFactory | None = None, stream: TextIO = sys.stderr) -> dict[str, int]:
@@ -209,7 +227,7 @@ def run_grid(config: BenchConfig, network_factory: NetworkFactory | None = None,
     todo_train = [t for t in trainings if not (config.resume and store.is_complete(store.training_dir(t.model_id), ("model.pt",)))]
     todo_runs = [r for r in runs if not (config.resume and store.is_complete(store.run_dir(r.run_id)))]
     counts = {"completed": 0, "failed": 0, "skipped": len(trainings) + len(runs) - len(todo_train) - len(todo_runs)}
-    progress = Progress(len(todo_train) + len(todo_runs), stream)
+    progress = Progress([config.ppo_steps] * len(todo_train) + [config.steps * config.episodes] * len(todo_runs), stream)
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
     try:
         for tspec in todo_train:

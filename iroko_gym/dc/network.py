@@ -9,11 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-import time
 from pathlib import Path
 from typing import Protocol
 
-import gevent
 import numpy as np
 
 from iroko_gym.atomic import atomic_write_text
@@ -115,9 +113,7 @@ class EmulatedNetwork:
         self._collector.open_window()
 
     def wait_until(self, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
-        if remaining > 0:
-            gevent.sleep(remaining)  # the collector greenlet samples meanwhile
+        self._collector.wait_until(deadline)
 
     def close_window(self) -> Snapshot:
         return self._collector.close_window()

@@ -135,6 +135,21 @@ def throughput_reward(snap: Snapshot, action: np.ndarray) -> float:
     return delivered_fraction(snap) - max_queue_fraction(snap)
 
 
+def busiest_port_utilisation(snap: Snapshot) -> float:
+    """Egress throughput over capacity of the busiest port, in [0, 1] (0 without ports): the
+    benchmark's ``utilisation`` metric."""
+    if snap.port_tx_bps.size == 0:
+        return 0.0
+    capacity = np.where(snap.port_capacity_bps > 0.0, snap.port_capacity_bps, np.inf)
+    return float(np.clip(np.max(np.nan_to_num(snap.port_tx_bps, nan=0.0, posinf=0.0) / capacity), 0.0, 1.0))
+
+
+def utilisation_queue_reward(snap: Snapshot, action: np.ndarray) -> float:
+    """Measured busiest-port utilisation minus twice the worst queue fraction: what the benchmark
+    scores (utilisation up, p99 queue down), not what the action asked for."""
+    return busiest_port_utilisation(snap) - 2.0 * max_queue_fraction(snap)
+
+
 @dataclass(frozen=True)
 class _Info:
     fn: RewardFn
@@ -154,6 +169,7 @@ _INFO: dict[str, _Info] = {
     "fairness": _Info(fairness_reward, "jain(a) = (sum a)^2 / (H sum a^2)", 0.0, 1.0),
     "gini": _Info(gini_reward, "1 - gini(a)", 0.0, 1.0),
     "throughput": _Info(throughput_reward, "sum(host_rx_bps) / sum(host_capacity_bps) - q", -1.0, 1.0),
+    "utilisation_queue": _Info(utilisation_queue_reward, "max(port_tx_bps / port_capacity_bps) - 2 q", -2.0, 1.0),
 }
 
 #: Every registered reward by name (read-only).

@@ -1,4 +1,5 @@
-"""RLlib PPO on the emulated dumbbell: 2 env runners, 1 tiny iteration, nothing left behind afterwards.
+"""RLlib PPO on the emulated dumbbell: 2 env runners (on one Ray node, then on two nodes of a
+``ray.cluster_utils.Cluster``), 1 tiny iteration, nothing left behind afterwards.
 
 The envs live in Ray worker processes, which the in-process leftover check of conftest.py cannot
 see; this test watches /run/iroko_gym while the run lasts, keeps the records whose owner is a
@@ -37,16 +38,18 @@ training: {train_batch_size_per_learner: 32, minibatch_size: 16, num_epochs: 1}
 
 
 
-def _descends_from(pid: int, ancestor: int) -> bool:
+def _ancestry(pid: int) -> list[int]:
+    """``pid`` and its ancestors up to (not including) init, as far as /proc still shows them."""
+    chain = []
     while pid > 1:
-        if pid == ancestor:
-            return True
+        chain.append(pid)
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
-            return False
+            break
         pid = int(stat[stat.rindex(")") + 2 :].split()[1])
-    return False
+    return chain
+
 
 
 class RecordWatcher(threading.Thread):
@@ -56,6 +59,7 @@ class RecordWatcher(threading.Thread):
         super().__init__(daemon=True)
         self.root_pid = root_pid
         self.records: dict[str, set[tuple[int, int]]] = {}
+        self.owner_ancestry: dict[str, list[int]] = {}  # taken while the owner lives
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -66,8 +70,10 @@ class RecordWatcher(threading.Thread):
                 except (OSError, ValueError):
                     continue
                 prefix = data["prefix"]
-                if prefix in self.records or _descends_from(data["owner_pid"], self.root_pid):
+                chain = self.owner_ancestry.get(prefix) or _ancestry(data["owner_pid"])
+                if self.root_pid in chain:
                     self.records.setdefault(prefix, set()).update(tuple(p) for p in data["processes"])
+                    self.owner_ancestry[prefix] = chain
 
 
 def _leftovers(records: dict[str, set[tuple[int, int]]], netns_before: set[str], marker: str) -> dict[str, list]:
@@ -155,4 +161,45 @@ def test_sigkilled_env_runner_is_replaced_and_its_network_reaped(tmp_path: Path)
 
     assert len(watcher.records) >= 3, f"no replacement env after the kill: {sorted(watcher.records)}"
     assert len(pd.read_parquet(tmp_path / "dc" / "learning_curve.parquet")) == 6
+    _assert_nothing_left(watcher.records, netns_before, str(tmp_path))
+
+
+def _raylet_pids(node: object) -> list[int]:
+    return [info.process.pid for info in node.all_processes.get("raylet", [])]  # type: ignore[attr-defined]
+
+
+def test_two_ray_nodes_each_run_an_env_runner_with_its_own_network(tmp_path: Path) -> None:
+    """The multi-node path on one machine: a ``ray.cluster_utils.Cluster`` of two nodes with one CPU
+    each, so RLlib's two 1-CPU env runners land one per node; each builds its own network under its
+    own prefix and output_dir, and after the cluster shuts down nothing is left behind."""
+    from ray.cluster_utils import Cluster
+
+    netns_before = _netns()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
+                                                             "object_store_memory": 128 * 1024**2})
+    watcher = RecordWatcher(os.getpid())  # env runners are children of the nodes' raylets, started here
+    watcher.start()
+    try:
+        worker = cluster.add_node(num_cpus=1, object_store_memory=128 * 1024**2)
+        cluster.wait_for_nodes()
+        raylets = {"head": _raylet_pids(cluster.head_node), "worker": _raylet_pids(worker)}
+        hyper = tmp_path / "tiny.yaml"
+        hyper.write_text(TINY)
+        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        argv = [sys.executable, str(ROOT / "examples" / "run_ray.py"), "--algo", "PPO", "--env", "dc-iroko-v0",
+                "--topo", "dumbbell", "--num-env-runners", "2", "--iterations", "1", "--config", str(hyper),
+                "--results-dir", str(tmp_path), "--run", "dc", "--address", cluster.address]
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err[-3000:]
+        nodes = {name for chain in watcher.owner_ancestry.values() for name, pids in raylets.items()
+                 if set(pids) & set(chain)}
+        assert len(watcher.records) == 2 and nodes == {"head", "worker"}, (watcher.owner_ancestry, raylets)
+        env_dirs = sorted(p.name for p in (tmp_path / "dc" / "envs").iterdir())
+        assert len(env_dirs) == 2 and all(any((tmp_path / "dc" / "envs" / d).glob("episode-*")) for d in env_dirs)
+    finally:
+        cluster.shutdown()
+        watcher.stop.set()
+        watcher.join()
     _assert_nothing_left(watcher.records, netns_before, str(tmp_path))

@@ -35,7 +35,7 @@ def write_synthetic_result(root: Path, seeds: int = 2, steps: int = 10) -> None:
                 spec["run_id"] = run_id
                 d = root / "runs" / run_id
                 write_parquet(d / "steps.parquet", pd.DataFrame({
-                    "episode": 0, "step": np.arange(1, steps + 1), "reward": rng.normal(size=steps),
+                    "episode": 0, "step": np.arange(1, steps + 1), "interval_s": 0.02, "reward": rng.normal(size=steps),
                     "utilisation": rng.uniform(size=steps), "queue_mean_bytes": rng.uniform(0, 5e4, steps),
                     "queue_max_bytes": rng.uniform(5e4, 1e5, steps), "bottleneck_queue_bytes": rng.uniform(0, 1e5, steps),
                     "drops": rng.integers(0, 5, steps).astype(float), "overlimits": rng.integers(0, 9, steps).astype(float)}))

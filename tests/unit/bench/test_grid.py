@@ -9,7 +9,7 @@ import re
 import pytest
 
 from iroko_gym.bench import cli
-from iroko_gym.bench.config import PPO_DEFAULTS, QUICK, BenchConfig, add_arguments, config_from_args
+from iroko_gym.bench.config import PAPER, PPO_DEFAULTS, QUICK, BenchConfig, add_arguments, config_from_args
 from iroko_gym.bench.grid import expand_grid, training_jobs
 from iroko_gym.errors import ConfigError
 from iroko_gym.remote.config import PPOConfig
@@ -107,3 +107,12 @@ def test_ppo_flags_are_the_learners_own_names():
 def test_bad_grid_values_name_the_field(kwargs, named):
     with pytest.raises(ConfigError, match=re.escape(named)):
         BenchConfig(**kwargs)
+
+
+def test_paper_preset_is_issue_12s_grid_with_five_seeds_and_flags_still_win():
+    cfg = parse("--paper")
+    assert (cfg.seeds, cfg.steps, cfg.step_interval_ms, cfg.capacity_mbps, cfg.ppo_steps) == (5, 300, 20.0, 100.0, 15_000)
+    assert cfg.agents == ("tcp", "fair", "aimd", "ppo") and set(cfg.patterns) - set(cfg.train_patterns) == {"hotspot", "bijection"}
+    assert parse("--paper", "--seeds", "3").seeds == 3 and PAPER["seeds"] == 5
+    with pytest.raises(ConfigError, match="two presets"):
+        parse("--paper", "--quick")

@@ -21,7 +21,7 @@ def test_every_plot_and_table_from_a_stored_result(tmp_path):
         for ext in FORMATS:
             path = tmp_path / "plots" / f"{name}.{ext}"
             assert path in written and path.stat().st_size > 1000, path
-    rows = (tmp_path / "summary.md").read_text().splitlines()[2:]
+    rows = (tmp_path / "summary.md").read_text().splitlines()[4:]
     assert len(rows) == len(AGENTS) * len(PATTERNS)
     for agent in AGENTS:
         assert any(r.startswith(f"| {agent} |") for r in rows)
@@ -34,7 +34,7 @@ def test_plots_of_an_empty_result_still_exist(tmp_path):
     (tmp_path / "runs").mkdir()
     draw_all(tmp_path)
     assert all((tmp_path / "plots" / f"{name}.png").stat().st_size > 0 for name in PLOTS)
-    assert (tmp_path / "summary.md").read_text().count("\n") == 2
+    assert (tmp_path / "summary.md").read_text().count("\n") == 4
 
 
 def test_importing_the_suite_changes_no_global_state():

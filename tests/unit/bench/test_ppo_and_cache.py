@@ -13,20 +13,30 @@ import pytest
 import iroko_gym  # noqa: F401
 from iroko_gym.bench.cache import CacheBenchConfig, draw_cache, run_cache_grid
 from iroko_gym.bench.config import PPO_DEFAULTS, BenchConfig
-from iroko_gym.bench.ppo import load_policy, save_model, train
+from iroko_gym.bench.ppo import TRAIN_SEED_BASE, EpisodeCycle, episode_option, load_policy, save_model, train
 from iroko_gym.bench.runner import run_grid
 from iroko_gym.bench.storage import ResultStore
 from iroko_gym.dc.fake import FakeNetwork
 from iroko_gym.errors import ConfigError
 
 
-def test_ppo_trains_saves_and_reloads(tmp_path):
+OPTIONS = [{"pattern": "incast"}, {"pattern": "stride"}]
+
+
+def _fake_env(i: int, seed: int = 1):
     env = gym.make("dc-iroko-v0", network_factory=functools.partial(FakeNetwork, traffic_steps=None), max_steps=8)
+    return EpisodeCycle(env, i, seed, OPTIONS)
+
+
+def test_ppo_trains_saves_and_reloads(tmp_path):
+    vec = gym.vector.SyncVectorEnv([lambda: _fake_env(0)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    env = vec.envs[0]
     seen = []
     params = dataclasses.replace(PPO_DEFAULTS, rollout_steps=12, minibatch_size=3, seed=1)
-    model, curve = train(env, params, 24, [{"pattern": "incast"}, {"pattern": "stride"}], on_step=seen.append)
+    model, curve = train(vec, params, 24, OPTIONS, on_step=seen.append)
     assert len(seen) == 24 and [c["env_steps"] for c in curve] == [8, 16, 24]
     assert [c["pattern"] for c in curve] == ["incast", "stride", "incast"]
+    assert env.episodes == 4  # three finished, the fourth reset by the vector env
     path = save_model(model, tmp_path / "model.pt", env.action_space.low, env.action_space.high)
     policy = load_policy(path, env.observation_space, env.action_space)
     obs, _ = env.reset(seed=0)
@@ -36,8 +46,30 @@ def test_ppo_trains_saves_and_reloads(tmp_path):
     other = gym.make("dc-iroko-v0", topology_params={"hosts_per_side": 3})
     with pytest.raises(ConfigError, match="another topology"):
         load_policy(path, other.observation_space, other.action_space)
-    env.close()
+    vec.close()
     other.close()
+
+
+def test_episode_cycle_seeds_are_disjoint_from_evaluation_and_envs_start_apart():
+    env = _fake_env(1, seed=2)
+    env.reset(seed=0)  # the given seed is ignored: the cycle's own
+    assert env.unwrapped.current_pattern.name == "stride"  # env 1 starts one place into the cycle
+    assert env.first_seed == TRAIN_SEED_BASE + 2 * 100_000 + 10_000 > 9999 * 1000 + 999
+    assert episode_option(0, 3, OPTIONS) == {"pattern": "stride"}
+    env.close()
+
+
+def test_two_training_envs_in_their_own_processes(tmp_path):
+    vec = gym.vector.AsyncVectorEnv([functools.partial(_fake_env, i) for i in range(2)], context="fork",
+                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    try:
+        params = dataclasses.replace(PPO_DEFAULTS, rollout_steps=8, minibatch_size=4, seed=0)
+        seen = []
+        _, curve = train(vec, params, 16, OPTIONS, on_step=seen.append)
+    finally:
+        vec.close()
+    assert seen == [2] * 8
+    assert sorted(c["pattern"] for c in curve) == ["incast", "stride"] and {c["env_steps"] for c in curve} == {16}
 
 
 def test_cache_grid_table_and_plot(tmp_path):
@@ -66,3 +98,12 @@ def test_grid_trains_ppo_then_evaluates_it_and_load_reuses_the_model(tmp_path, f
     loaded = BenchConfig(**{**cfg.__dict__, "out": str(tmp_path / "b"), "load_model": str(model)})
     assert run_grid(loaded, fake_factory, stream=io.StringIO()) == {"completed": 2, "failed": 0, "skipped": 0}
     assert not (tmp_path / "b" / "training").exists()
+
+
+def test_grid_trains_over_two_env_processes(tmp_path, fake_factory):
+    cfg = BenchConfig(out=str(tmp_path), agents=("ppo",), patterns=("incast",), train_patterns=("incast", "stride"),
+                      seeds=1, episodes=1, steps=4, workload="long", ppo_steps=16, ppo_rollout_steps=8, ppo_minibatch_size=4,
+                      train_envs=2, plot=False)
+    assert run_grid(cfg, fake_factory, stream=io.StringIO()) == {"completed": 2, "failed": 0, "skipped": 0}
+    learning = ResultStore(tmp_path).learning()
+    assert set(learning["pattern"]) == {"incast", "stride"} and learning["env_steps"].max() == 16

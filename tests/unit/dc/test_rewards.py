@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pickle
 
 import numpy as np
@@ -65,6 +67,7 @@ def test_helpers_on_hand_values():
         ("step", Q20, 0.4 * 0.75 - 0.2),
         ("step", Q50, -0.4 * 0.75 - 0.5),
         ("throughput", snap(rx=(5e6, 3e6), backlog=(20.0, 0.0)), 8e6 / 20e6 - 0.2),
+        ("utilisation_queue", dataclasses.replace(Q20, port_tx_bps=np.array([9e6, 2e6])), 0.9 - 2 * 0.2),
     ],
 )
 def test_each_reward_on_hand_computed_values(name, s, expected):
@@ -73,8 +76,15 @@ def test_each_reward_on_hand_computed_values(name, s, expected):
 
 
 def test_every_reward_has_a_hand_computed_case():
-    covered = {"action", "fairness", "gini", "std_dev", "queue", "joint_queue", "fair_queue", "step", "throughput"}
+    covered = {"action", "fairness", "gini", "std_dev", "queue", "joint_queue", "fair_queue", "step", "throughput",
+               "utilisation_queue"}
     assert set(REWARDS) == covered
+
+
+def test_utilisation_queue_is_the_measured_busiest_port_capped():
+    assert REWARDS["utilisation_queue"](QUIET, np.ones(2)) == 0.0  # asked for everything, nothing sent
+    glitch = dataclasses.replace(QUIET, port_tx_bps=np.array([30e6, 0.0]))
+    assert REWARDS["utilisation_queue"](glitch, np.ones(2)) == 1.0
 
 
 def test_step_threshold_is_inclusive_below():
