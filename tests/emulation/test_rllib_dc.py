@@ -174,7 +174,7 @@ def test_two_ray_nodes_each_run_an_env_runner_with_its_own_network(tmp_path: Pat
     own prefix and output_dir, and after the cluster shuts down nothing is left behind."""
     from ray.cluster_utils import Cluster
 
-    netns_before = _netns()
+    netns_before = machine.netns()
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
                                                              "object_store_memory": 128 * 1024**2})
     watcher = RecordWatcher(os.getpid())  # env runners are children of the nodes' raylets, started here
