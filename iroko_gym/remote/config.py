@@ -112,6 +112,7 @@ def _optional(check: Any) -> Any:
 
 
 _ACTIVATIONS = ("tanh", "relu")
+_CORRECTIONS = ("clip", "vtrace")
 _activation = (lambda name, value: check_choice(name, value, _ACTIVATIONS))
 _PROBABILITY = _reals(0.0, 1.0)
 _SEED = _ints(0, MAX_SEED)
@@ -137,6 +138,9 @@ class PPOConfig:
     normalize_advantages: bool = True
     init_log_std: float = 0.0                 # Gaussian actions only
     max_staleness: int = 0                    # accept trajectories this many versions behind
+    correction: str = "clip"                  # clip | vtrace: how older trajectories are used
+    vtrace_rho_bar: float = 1.0               # V-trace truncation of the advantage weights
+    vtrace_c_bar: float = 1.0                 # V-trace truncation of the trace coefficients
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -150,7 +154,13 @@ class PPOConfig:
             "max_grad_norm": _reals(high=1e6, positive=True),
             "target_kl": _optional(_reals(high=1000.0, positive=True)),
             "normalize_advantages": check_bool, "init_log_std": _reals(-20.0, 5.0),
-            "max_staleness": _ints(0, 1_000_000), "seed": _SEED})
+            "max_staleness": _ints(0, 1_000_000), "seed": _SEED,
+            "correction": lambda name, value: check_choice(name, value, _CORRECTIONS),
+            "vtrace_rho_bar": _reals(high=1000.0, positive=True),
+            "vtrace_c_bar": _reals(high=1000.0, positive=True)})
+        _check(self.correction == "clip" or self.max_staleness > 0, "max_staleness",
+               self.max_staleness, "correction='vtrace' needs stale data to correct: accept "
+               "it with max_staleness > 0 (e.g. 1000)")
 
 
 @dataclass(frozen=True)
