@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1_000_000, help="environment step budget")
     parser.add_argument("--address", help="host:port of a running server (default: start one)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--budget-s", type=float, default=None, help="stop after this long")
     parser.add_argument("--override", action="append", default=[], metavar="KEY=JSON",
                         help="one of our parameters, e.g. rollout_steps=1024 (repeatable)")
     args = parser.parse_args()
@@ -62,8 +63,11 @@ def main() -> None:
             warnings.simplefilter("ignore", RL4SysConfigWarning)
             agent = RL4SysAgent(conf, overrides=overrides)
         with agent:
-            episodes = drive(agent, env, args.steps, seed=args.seed,
-                             stop=lambda eps: len(eps) >= 100 and mean_return(eps) >= SOLVED)
+            def stop(eps: list) -> bool:
+                return (len(eps) >= 100 and mean_return(eps) >= SOLVED) or (
+                    args.budget_s is not None and time.perf_counter() - start > args.budget_s)
+
+            episodes = drive(agent, env, args.steps, seed=args.seed, stop=stop)
         stats = agent.stats()
         elapsed = time.perf_counter() - start
     env.close()
@@ -72,6 +76,8 @@ def main() -> None:
         "episodes": len(episodes), "mean_return_last_100": round(mean_return(episodes), 1),
         "solved": len(episodes) >= 100 and mean_return(episodes) >= SOLVED,
         "seconds": round(elapsed, 1), "version": stats.version,
+        "best_mean_return_100": max((round(mean_return(episodes[:i]), 1) for i in
+                                     range(100, len(episodes) + 1)), default=None),
         "load_average": round(os.getloadavg()[0], 2),
         "dropped": stats.dropped_overflow + stats.dropped_rejected + stats.dropped_at_close}))
 
