@@ -327,7 +327,8 @@ class ClientConfig:
         _raise_unknown([  # every unknown key of the document at once, not one level at a time
             unknown_keys("client config key(s)", data, _names(cls)),
             unknown_keys(f"{algorithm} parameter key(s)", params, _names(ALGORITHMS[algorithm]))
-            if isinstance(params, Mapping) and algorithm in ALGORITHMS else None])
+            if isinstance(params, Mapping) and isinstance(algorithm, str)
+            and algorithm in ALGORITHMS else None])
         data["params"] = algorithm_params(algorithm, data.get("params"))
         if "action" in data:
             data["action"] = _build(ActionSpec, data["action"], "action")

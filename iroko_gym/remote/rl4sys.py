@@ -97,7 +97,7 @@ def client_config_from_rl4sys(data: Mapping[str, Any], *,
     """
     data = check_mapping("RL4Sys client config", data)
     algorithm = data.get("algorithm_name", "PPO")
-    if algorithm not in ALGORITHMS:
+    if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
         raise ConfigError(f"algorithm_name={algorithm!r}: supported here: PPO, DQN"
                           f"{did_you_mean(str(algorithm).upper(), ALGORITHMS)}")
     params = check_mapping("algorithm_parameters", data.get("algorithm_parameters", {}))

@@ -75,6 +75,9 @@ def test_every_unknown_key_is_reported_at_once():
 @pytest.mark.faults
 @pytest.mark.parametrize(("change", "message"), [
     ({"algorithm_name": "SAC"}, "algorithm_name='SAC'"),
+    ({"algorithm_name": ["PPO"]}, "algorithm_name=['PPO']"),
+    ({"algorithm_parameters": [1]}, "algorithm_parameters"),
+    ({"algorithm_parameters": {**LUNAR["algorithm_parameters"], "act_dim": True}}, "act_dim=True"),
     ({"type": "offpolicy"}, "contradicts algorithm_name='PPO'"),
     ({"algorithm_parameters": {"input_size": 8}}, "no 'act_dim'"),
     ({"algorithm_parameters": {**LUNAR["algorithm_parameters"], "gamma": 2.0}}, "gamma=2.0"),
@@ -85,6 +88,13 @@ def test_bad_rl4sys_values_name_the_value(change, message):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RL4SysConfigWarning)
             client_config_from_rl4sys({**LUNAR, **change})
+
+
+@pytest.mark.faults
+def test_an_unhashable_algorithm_is_a_config_error():
+    with pytest.raises(ConfigError, match="unknown algorithm"):
+        ClientConfig.from_mapping({"client_id": "x", "observation_size": 4, "action": {"n": 2},
+                                   "algorithm": ["PPO"], "params": {"epochs": 1}})
 
 
 @pytest.mark.faults
