@@ -5,6 +5,7 @@
 # it does.
 #
 #   ./install.sh            core + remote service (PyTorch CPU, gRPC) + live cache (Redis) + test tools
+#                           + box2d (LunarLander, for the RL4Sys example)
 #   ./install.sh --ray      also Ray RLlib (the scale-out extra)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -14,7 +15,7 @@ WITH_RAY=0
 for arg in "$@"; do
   case "$arg" in
     --ray) WITH_RAY=1 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -59,7 +60,7 @@ if ! "$PY" -c 'import torch' 2>/dev/null; then
   say "pip install torch==2.13.0 (CPU build)"
   "$PY" -m pip install -q torch==2.13.0
 fi
-EXTRAS="remote,test,xcache"
+EXTRAS="remote,test,xcache,box2d"
 [ "$WITH_RAY" -eq 1 ] && EXTRAS="$EXTRAS,ray"
 say "pip install -e .[$EXTRAS]"
 "$PY" -m pip install -q -e ".[$EXTRAS]"

@@ -28,6 +28,9 @@ from perf._common import percentiles, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 OBS, ACTIONS, HIDDEN = 8, 4, (64, 64)
+# Server and client processes import this checkout's iroko_gym, whatever the cwd.
+_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
 
 
 def config(address: str, client_id: str, **fields):

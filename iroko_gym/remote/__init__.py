@@ -15,6 +15,7 @@ _EXPORTS = {
     "RemoteServer": "server", "ServerConfig": "server",
     "ClientConfig": "config", "PPOConfig": "config", "DQNConfig": "config",
     "ActionSpec": "config", "load_client_config": "config",
+    "RL4SysAgent": "rl4sys", "load_rl4sys_config": "rl4sys",
 }
 __all__ = [
     "Action",
@@ -23,11 +24,13 @@ __all__ = [
     "ClientStats",
     "DQNConfig",
     "PPOConfig",
+    "RL4SysAgent",
     "RemoteAgent",
     "RemoteServer",
     "ServerConfig",
     "Trajectory",
     "load_client_config",
+    "load_rl4sys_config",
 ]
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from iroko_gym.errors import ConfigError
-from iroko_gym.validate import (check_bool, check_choice, check_int, check_known_keys,
+from iroko_gym.validate import (check_bool, check_choice, check_int,
                                 check_mapping, check_real, did_you_mean)
 
 MAX_SEED = 2**63 - 1
@@ -33,14 +33,58 @@ def _check(ok: bool, what: str, value: object, fix: str) -> None:
         raise ConfigError(f"{what}={value!r}: {fix}")
 
 
+# RL4Sys names that a ported config may still carry: the hint beats a spelling match
+# (``input_size`` is not a misspelt ``minibatch_size``). See docs/migrating-from-rl4sys.md.
+RL4SYS_HINTS = {
+    "input_size": "RL4Sys's name: use observation_size (top level)",
+    "act_dim": "RL4Sys's name: use action: {n: ...} (top level)",
+    "pi_lr": "RL4Sys's name: use learning_rate",
+    "q_lr": "RL4Sys's name: use learning_rate",
+    "clip_ratio": "RL4Sys's name: use clip_coef",
+    "lam": "RL4Sys's name: use gae_lambda",
+    "train_pi_iters": "RL4Sys's name: use epochs",
+    "buf_size": "RL4Sys's name: use buffer_size",
+    "traj_per_epoch": "RL4Sys's name: updates are counted in steps here, use rollout_steps",
+    "algorithm_name": "RL4Sys's name: use algorithm",
+    "algorithm_parameters": "RL4Sys's name: use params",
+    "train_server_address": "RL4Sys's name: use server_address",
+    "send_frequency": "RL4Sys's name: use batch_size (trajectories per upload)",
+}
+
+
+def unknown_keys(what: str, given: Mapping[str, Any], known: list[str]) -> str | None:
+    """``unknown <what> 'k' (hint), ...`` for the keys of ``given`` not in ``known``, or None.
+
+    An RL4Sys name gets its hint instead of a spelling match (``input_size`` is not a misspelt
+    ``minibatch_size``)."""
+    unknown = [k for k in given if k not in known]
+    if not unknown:
+        return None
+    parts = [f"{k!r} ({RL4SYS_HINTS[k]})" if k in RL4SYS_HINTS else f"{k!r}{did_you_mean(k, known)}"
+             for k in unknown]
+    return f"unknown {what} {', '.join(parts)}; known: {sorted(known)}"
+
+
+def _raise_unknown(problems: list[str | None]) -> None:
+    found = [p for p in problems if p]
+    if found:
+        hint = any(k in p for p in found for k in RL4SYS_HINTS)
+        raise ConfigError("; ".join(found) + ("; an RL4Sys config file loads as it is with "
+                                               "iroko_gym.remote.rl4sys" if hint else ""))
+
+
 def _build(cls: type, data: object, where: str) -> Any:
     """Construct dataclass ``cls`` from ``data``, naming every unknown key with a suggestion."""
     data = check_mapping(where, data)
-    check_known_keys(f"{where} key(s)", data, [f.name for f in dataclasses.fields(cls)])
+    _raise_unknown([unknown_keys(f"{where} key(s)", data, _names(cls))])
     try:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
 
 
 def _normalise(obj: object, checks: Mapping[str, Any]) -> None:
@@ -68,6 +112,7 @@ def _optional(check: Any) -> Any:
 
 
 _ACTIVATIONS = ("tanh", "relu")
+_CORRECTIONS = ("clip", "vtrace")
 _activation = (lambda name, value: check_choice(name, value, _ACTIVATIONS))
 _PROBABILITY = _reals(0.0, 1.0)
 _SEED = _ints(0, MAX_SEED)
@@ -93,6 +138,9 @@ class PPOConfig:
     normalize_advantages: bool = True
     init_log_std: float = 0.0                 # Gaussian actions only
     max_staleness: int = 0                    # accept trajectories this many versions behind
+    correction: str = "clip"                  # clip | vtrace: how older trajectories are used
+    vtrace_rho_bar: float = 1.0               # V-trace truncation of the advantage weights
+    vtrace_c_bar: float = 1.0                 # V-trace truncation of the trace coefficients
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -106,7 +154,13 @@ class PPOConfig:
             "max_grad_norm": _reals(high=1e6, positive=True),
             "target_kl": _optional(_reals(high=1000.0, positive=True)),
             "normalize_advantages": check_bool, "init_log_std": _reals(-20.0, 5.0),
-            "max_staleness": _ints(0, 1_000_000), "seed": _SEED})
+            "max_staleness": _ints(0, 1_000_000), "seed": _SEED,
+            "correction": lambda name, value: check_choice(name, value, _CORRECTIONS),
+            "vtrace_rho_bar": _reals(high=1000.0, positive=True),
+            "vtrace_c_bar": _reals(high=1000.0, positive=True)})
+        _check(self.correction == "clip" or self.max_staleness > 0, "max_staleness",
+               self.max_staleness, "correction='vtrace' needs stale data to correct: accept "
+               "it with max_staleness > 0 (e.g. 1000)")
 
 
 @dataclass(frozen=True)
@@ -269,6 +323,12 @@ class ClientConfig:
             raise ConfigError(f"client config must be a mapping, got {type(data).__name__}")
         data = dict(data)
         algorithm = data.get("algorithm", "PPO")
+        params = data.get("params")
+        _raise_unknown([  # every unknown key of the document at once, not one level at a time
+            unknown_keys("client config key(s)", data, _names(cls)),
+            unknown_keys(f"{algorithm} parameter key(s)", params, _names(ALGORITHMS[algorithm]))
+            if isinstance(params, Mapping) and isinstance(algorithm, str)
+            and algorithm in ALGORITHMS else None])
         data["params"] = algorithm_params(algorithm, data.get("params"))
         if "action" in data:
             data["action"] = _build(ActionSpec, data["action"], "action")

@@ -119,7 +119,7 @@ class LearnerOptions:
 
 _COUNTERS = ("trajectories_received", "steps_received", "trajectories_trained", "steps_trained",
              "stale_dropped", "updates", "episodes", "rolled_back", "failed",
-             "checkpoint_failures", "lost_at_crash")
+             "checkpoint_failures", "lost_at_crash", "stale_dropped_steps")
 
 
 def _nbytes(traj: TrajectoryData) -> int:
@@ -185,6 +185,7 @@ class Learner:
         self._save_due = False
         self._writer = self._open_writer()
         self._rate_mark = (time.monotonic(), self.counters["steps_trained"])
+        self._steps_per_s = 0.0
 
     def _open_writer(self) -> Any:
         if self.options.logdir is None:
@@ -239,6 +240,10 @@ class Learner:
                 if outcome == "trajectories_trained":
                     self.counters["steps_trained"] += len(traj)
                     self.counters["episodes"] += int(traj.terminated)
+                elif outcome == "stale_dropped":
+                    self.counters["stale_dropped_steps"] += len(traj)
+            if outcome == "stale_dropped":
+                self._log({"train/stale_dropped": float(self.counters["stale_dropped"])})
             if outcome == "trajectories_trained" and self.algorithm.ready():
                 self._train()
             with self._cond:  # queued steps include the training round they led to
@@ -275,10 +280,14 @@ class Learner:
         with self._cond:
             self.counters["updates"] += 1
             steps = self.counters["steps_trained"]
+            metrics["stale_dropped"] = float(self.counters["stale_dropped"])
+            metrics["stale_dropped_steps"] = float(self.counters["stale_dropped_steps"])
+            metrics["queued_steps"] = float(self._queued_steps)
         now = time.monotonic()
         mark_time, mark_steps = self._rate_mark
         metrics["steps_per_s"] = (steps - mark_steps) / max(now - mark_time, 1e-9)
         self._rate_mark = (now, steps)
+        self._steps_per_s = metrics["steps_per_s"]
         if self._returns:
             metrics["mean_return"] = float(np.mean(self._returns))
         self.last = metrics
@@ -342,6 +351,15 @@ class Learner:
                     return False
                 self._cond.wait(left)
         return True
+
+    def progress(self) -> pb2.LearnerProgress:
+        """The counters a client sees in each report reply (its ``ClientStats.learner_*``)."""
+        with self._cond:
+            c = self.counters
+            return pb2.LearnerProgress(
+                steps_trained=c["steps_trained"], stale_dropped=c["stale_dropped"],
+                stale_dropped_steps=c["stale_dropped_steps"], queued_steps=self._queued_steps,
+                steps_per_s=self._steps_per_s)
 
     def metrics(self) -> pb2.LearnerMetrics:
         with self._cond:

@@ -2,8 +2,15 @@
 approximate-KL early stop and gradient clipping; categorical (masked) or Gaussian actions.
 
 Stale data: a trajectory collected with a version more than ``max_staleness`` behind the
-current one is dropped (and counted by the learner). Accepted trajectories from an older
-version are corrected by the clipped ratio against the behaviour log-probabilities they carry.
+current one is dropped (and counted by the learner). With ``correction="clip"``, accepted
+trajectories from an older version are corrected by the clipped ratio against the behaviour
+log-probabilities they carry. With ``correction="vtrace"``, the advantages and value targets
+are V-trace's (:mod:`iroko_gym.remote.vtrace`, truncated importance weights from the
+behaviour policy to the current one), and the clipped ratio is taken against the current
+policy at the start of the update, not the behaviour policy: the "decoupled" PPO objective of
+Hilton et al. 2021 ("Batch size-invariance for policy optimization"), whose proximal policy
+need not be the one that collected the data. Stale steps then still move the policy instead
+of being clipped to a zero gradient.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from torch import nn
 from iroko_gym.remote.config import ActionSpec, PPOConfig
 from iroko_gym.remote.networks import ActorCritic
 from iroko_gym.remote.trajectory import TrajectoryData
+from iroko_gym.remote.vtrace import vtrace
 
 
 class PPO:
@@ -56,19 +64,41 @@ class PPO:
         return {}
 
     @torch.no_grad()
+    def _bootstrap(self, traj: TrajectoryData) -> float:
+        if traj.terminated:
+            return 0.0
+        tail = traj.next_observation if traj.next_observation is not None \
+            else traj.observations[-1]
+        return float(self.net.value(torch.as_tensor(tail)[None])[0])
+
+    @torch.no_grad()
+    def _vtrace(self, obs: torch.Tensor, acts: torch.Tensor, behaviour_logp: torch.Tensor,
+                masks: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+        """V-trace advantages and targets, and the current policy's log-probabilities."""
+        p = self.params
+        current = self.net.distribution(obs, masks).log_prob(acts)
+        log_rhos = (current - behaviour_logp).numpy()
+        values = self.net.value(obs).numpy()
+        advantages, returns = [], []
+        start = 0
+        for traj in self._batch:
+            end = start + len(traj)
+            targets, adv = vtrace(values[start:end], self._bootstrap(traj), traj.rewards,
+                                  log_rhos[start:end], gamma=p.gamma, lam=p.gae_lambda,
+                                  rho_bar=p.vtrace_rho_bar, c_bar=p.vtrace_c_bar)
+            advantages.append(adv)
+            returns.append(targets)
+            start = end
+        return np.concatenate(advantages), np.concatenate(returns), current
+
+    @torch.no_grad()
     def _advantages(self) -> tuple[np.ndarray, np.ndarray]:
         """GAE advantages and returns for every buffered step, trajectory by trajectory."""
         p = self.params
         advantages, returns = [], []
         for traj in self._batch:
             values = self.net.value(torch.as_tensor(traj.observations)).numpy()
-            if traj.terminated:
-                last = 0.0
-            else:
-                tail = traj.next_observation if traj.next_observation is not None \
-                    else traj.observations[-1]
-                last = float(self.net.value(torch.as_tensor(tail)[None])[0])
-            next_values = np.append(values[1:], last)
+            next_values = np.append(values[1:], self._bootstrap(traj))
             deltas = traj.rewards + p.gamma * next_values - values
             adv = np.empty_like(deltas)
             running = 0.0
@@ -82,7 +112,6 @@ class PPO:
     def train(self) -> tuple[dict[str, float], bool]:
         """One policy update on the buffered rollout; returns (metrics, publish)."""
         p = self.params
-        adv_np, ret_np = self._advantages()
         batch = self._batch
         obs = torch.as_tensor(np.concatenate([t.observations for t in batch]))
         acts = torch.as_tensor(np.concatenate([t.actions for t in batch]))
@@ -92,6 +121,10 @@ class PPO:
             masks = torch.as_tensor(np.concatenate([
                 t.masks if t.masks is not None else np.ones((len(t), self.action.size), bool)
                 for t in batch]))
+        if p.correction == "vtrace":  # the proximal policy is the current one (see above)
+            adv_np, ret_np, old_logp = self._vtrace(obs, acts, old_logp, masks)
+        else:
+            adv_np, ret_np = self._advantages()
         adv, ret = torch.as_tensor(adv_np), torch.as_tensor(ret_np)
         self._batch, self._steps = [], 0
 

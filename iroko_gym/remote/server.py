@@ -126,7 +126,8 @@ class _Servicer(pb2_grpc.RemoteTrainerServicer):
                         for i, t in enumerate(request.trajectories)]
         if trajectories and not learner.submit(trajectories):
             raise Backpressure(f"learner {spec.client_id!r} queue is full; retry later")
-        reply = pb2.ReportReply(accepted=len(trajectories), latest_version=learner.version)
+        reply = pb2.ReportReply(accepted=len(trajectories), latest_version=learner.version,
+                                learner=learner.progress())
         update = learner.history.update_for(request.have_version)
         if update is not None:
             reply.model.CopyFrom(update)

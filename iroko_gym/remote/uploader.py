@@ -47,6 +47,12 @@ class ClientStats:
     full_models: int
     version: int
     last_error: str
+    # The learner's side, as of the latest report reply (shared by every client of the id).
+    learner_steps_trained: int = 0
+    learner_stale_dropped: int = 0          # trajectories dropped as stale
+    learner_stale_dropped_steps: int = 0
+    learner_queued_steps: int = 0
+    learner_steps_per_s: float = 0.0
 
 
 _COUNTERS = ("actions", "trajectories_ended", "trajectories_sent", "steps_sent",
@@ -85,6 +91,7 @@ class Uploader:
         self._cond = threading.Condition()
         self._counts = dict.fromkeys(_COUNTERS, 0)
         self._last_error = ""
+        self._learner: dict[str, Any] = {}
         self._closing = False
         self._flushing = 0
         self._limit = config.max_message_bytes - _REQUEST_OVERHEAD
@@ -108,7 +115,7 @@ class Uploader:
     def stats(self, version: int) -> ClientStats:
         with self._cond:
             return ClientStats(buffered=len(self._pending), version=version,
-                               last_error=self._last_error, **self._counts)
+                               last_error=self._last_error, **self._counts, **self._learner)
 
     # -- producer side --------------------------------------------------------------------
 
@@ -242,6 +249,12 @@ class Uploader:
             self._settle(batch, "dropped_rejected", f"{exc.code}: {exc.details}")
             return None
         self._settle(batch, "trajectories_sent", None)
+        if reply.HasField("learner"):
+            progress = reply.learner
+            with self._cond:
+                self._learner = {f"learner_{name}": getattr(progress, name) for name in (
+                    "steps_trained", "stale_dropped", "stale_dropped_steps", "queued_steps",
+                    "steps_per_s")}
         if reply.HasField("model"):
             try:
                 self._on_model(reply.model)

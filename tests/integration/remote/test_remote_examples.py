@@ -46,6 +46,16 @@ def test_cartpole_example_trains_and_plots(tmp_path, algorithm):
     assert plot.stat().st_size > 1000
 
 
+@pytest.mark.parametrize(("algorithm", "override"), [("PPO", "rollout_steps=1024"),
+                                                     ("DQN", "learning_starts=500")])
+def test_rl4sys_lunar_lander_example_runs_from_its_rl4sys_config(algorithm, override):
+    pytest.importorskip("Box2D", reason="LunarLander needs: pip install 'iroko_gym[box2d]'")
+    (summary,) = run("rl4sys_lunar_lander.py", "--algorithm", algorithm, "--steps", "2500",
+                     "--override", override)
+    assert summary["algorithm"] == algorithm and summary["episodes"] >= 5
+    assert summary["version"] >= 2 and summary["dropped"] == 0
+
+
 def test_cache_example_drives_cache_v0():
     gym = pytest.importorskip("gymnasium")
     import iroko_gym  # noqa: F401
