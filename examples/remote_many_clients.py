@@ -5,7 +5,8 @@
 Starts ``python -m iroko_gym.remote.server --port 0`` as a subprocess, then four CartPole
 client processes: ``solo-a`` and ``solo-b`` train their own learners, two processes share
 ``shared`` and feed one learner. At the end every trajectory a client sent must be accounted
-for by the server (received = trained + stale-dropped; nothing lost).
+for by the server (received = trained + stale-dropped + queued + failed + lost at a crash;
+nothing lost).
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ def main() -> None:
         lost += sent[m.client_id] - m.trajectories_received
         print(json.dumps({"learner": m.client_id, "version": m.version,
                           "received": m.trajectories_received, "trained": m.trajectories_trained,
-                          "stale_dropped": m.stale_dropped, "queued_steps": m.queued}))
+                          "stale_dropped": m.stale_dropped, "queued": m.queued_trajectories,
+                          "failed": m.failed, "lost_at_crash": m.lost_at_crash, "queued_steps": m.queued}))
     print(json.dumps({"lost_trajectories": lost}))
     if lost:
         raise SystemExit(f"{lost} trajectories sent but not received")

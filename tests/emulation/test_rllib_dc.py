@@ -175,6 +175,10 @@ def test_two_ray_nodes_each_run_an_env_runner_with_its_own_network(tmp_path: Pat
     from ray.cluster_utils import Cluster
 
     netns_before = machine.netns()
+    # Ray's head node installs its own SIGTERM/SIGINT handlers in this (pytest's) process; every
+    # process forked later (pyroute2's netns helpers, which are ended with SIGTERM) would run
+    # Ray's node shutdown and sys.exit() instead of dying. Restore ours when the cluster is gone.
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
                                                              "object_store_memory": 128 * 1024**2})
     watcher = RecordWatcher(os.getpid())  # env runners are children of the nodes' raylets, started here
@@ -200,6 +204,9 @@ def test_two_ray_nodes_each_run_an_env_runner_with_its_own_network(tmp_path: Pat
         assert len(env_dirs) == 2 and all(any((tmp_path / "dc" / "envs" / d).glob("episode-*")) for d in env_dirs)
     finally:
         cluster.shutdown()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
         watcher.stop.set()
         watcher.join()
     _assert_nothing_left(watcher.records, netns_before, str(tmp_path))
+    assert {sig: signal.getsignal(sig) for sig in handlers} == handlers

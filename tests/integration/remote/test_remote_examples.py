@@ -77,7 +77,10 @@ def test_many_clients_example_loses_nothing():
     learners = {l["learner"]: l for l in lines if "learner" in l}
     assert set(learners) == {"solo-a", "solo-b", "shared"}
     shared = learners["shared"]
-    assert shared["received"] == shared["trained"] + shared["stale_dropped"]
+    for learner in learners.values():  # one Metrics snapshot, taken under the learner's lock
+        parts = ("trained", "stale_dropped", "queued", "failed", "lost_at_crash")
+        assert learner["received"] == sum(learner[p] for p in parts), learner
+        assert learner["failed"] == learner["lost_at_crash"] == 0, learner
     assert lines[-1] == {"lost_trajectories": 0}
 
 
