@@ -13,6 +13,8 @@ import math
 import numbers
 from typing import Any, Collection, Iterable, Mapping
 
+import numpy as np
+
 from iroko_gym.errors import ConfigError
 
 
@@ -61,7 +63,7 @@ def check_real(name: str, value: object, low: float | None = None, high: float |
 
 def check_bool(name: str, value: object, *, error: type[Exception] = ConfigError) -> bool:
     """True or False (numpy bools too), never a truthy string or number."""
-    if not isinstance(value, (bool, _np_bool())):
+    if not isinstance(value, (bool, np.bool_)):
         raise error(f"{name}={value!r}: must be True or False")
     return bool(value)
 
@@ -89,9 +91,3 @@ def _range(low: float | None, high: float | None) -> str:
     if high is not None:
         return f" <= {high}"
     return ""
-
-
-def _np_bool() -> type:
-    import numpy as np
-
-    return np.bool_

@@ -66,9 +66,16 @@ class EmulatedNetwork:
         goben_binary()
         if config.rate_control:
             traffic_manager_binary()
+        # A given output_dir is claimed before anything is built (the per-prefix default is
+        # free by construction and claimed once the prefix exists).
+        self._claim = OutputDirClaim(Path(config.output_dir)) if config.output_dir else None
         self._backend = backend_for(topology)
-        self._backend.start()
-        self._claim: OutputDirClaim | None = None
+        try:
+            self._backend.start()
+        except BaseException:
+            if self._claim is not None:
+                self._claim.close()
+            raise
         self._tm: TrafficManager | None = None
         self._collector: PortCollector | None = None
         self._traffic: TrafficRunner | None = None
@@ -79,8 +86,10 @@ class EmulatedNetwork:
         self._pattern: TrafficPattern | None = None
         try:
             self.prefix = self._backend.prefix
-            self.output_dir = Path(config.output_dir) if config.output_dir else default_output_dir(self.prefix)
-            self._claim = OutputDirClaim(self.output_dir, self.prefix)
+            if self._claim is None:
+                self._claim = OutputDirClaim(default_output_dir(self.prefix))
+            self._claim.label(f"env {self.prefix}")
+            self.output_dir = self._claim.path
             self._traffic = TrafficRunner(
                 topology, self._backend, self.output_dir, port=config.port, transport=config.transport,
                 congestion_control=config.congestion_control, duration_s=config.traffic_duration_s,

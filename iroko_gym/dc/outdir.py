@@ -2,7 +2,8 @@
 
 The env holds an exclusive ``flock`` on ``<output_dir>/.iroko-owner`` for as long as it lives;
 the kernel drops the lock when the holder exits, however it dies, so a stale lock cannot outlive
-its env.  Claiming also proves that the directory is writable, before any network is built.
+its env.  Claiming also proves that the directory is writable; a directory the user gave is
+claimed before any network is built.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ LOCK_NAME = ".iroko-owner"
 class OutputDirClaim:
     """The claim of one env on its output directory; ``close()`` releases it (idempotent)."""
 
-    def __init__(self, path: Path, owner: str) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -34,9 +35,14 @@ class OutputDirClaim:
             os.close(fd)
             raise ConfigError(f"output_dir={str(path)!r} belongs to a live env ({holder}); give each env its own "
                               "output_dir (or None for a per-env default)") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"env {owner}, pid {os.getpid()}\n".encode(), 0)
         self._fd: int | None = fd
+        self.label("an env")
+
+    def label(self, owner: str) -> None:
+        """Say who holds the claim, for the error a second env gets."""
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, f"{owner}, pid {os.getpid()}\n".encode(), 0)
 
     def close(self) -> None:
         fd, self._fd = self._fd, None
