@@ -72,9 +72,10 @@ def tagged_processes(prefix: str) -> list[tuple[int, int]]:
             environ = (entry / "environ").read_bytes()
         except OSError:  # exited meanwhile, or a kernel thread
             continue
-        start = process_start_time(int(entry.name))
-        if tag in b"\0" + environ and start is not None:
-            found.append((int(entry.name), start))
+        if tag in b"\0" + environ:
+            start = process_start_time(int(entry.name))
+            if start is not None:
+                found.append((int(entry.name), start))
     return found
 
 
