@@ -114,7 +114,7 @@ def make_agent(name: str, env: Any, model_path: str | None = None) -> Agent:
             raise ConfigError("the ppo agent needs a trained model (train it in the grid or pass --load)")
         from iroko_gym.bench.ppo import load_policy
 
-        return load_policy(model_path, env.observation_space, env.action_space)
+        return load_policy(model_path, env)
     if name == "tcp" or name.startswith("tcp-"):
         return DC_AGENTS["max"](env)
     if name not in DC_AGENTS:

@@ -8,7 +8,8 @@ by :data:`PAPER` (the grid of docs/results.md); flags given beside either still 
 
 PPO's hyperparameters have the names of :class:`iroko_gym.remote.config.PPOConfig` (the one
 learner of the project): a field ``ppo_<name>`` (flag ``--ppo-<name>``) sets ``<name>`` of
-:data:`PPO_DEFAULTS`; ``ppo_steps`` is the training budget, not a learner parameter.
+:data:`PPO_DEFAULTS`; ``ppo_steps`` (the training budget) and ``ppo_control`` (what the policy
+sees and sets, :data:`PPO_CONTROLS`) are not learner parameters.
 """
 
 from __future__ import annotations
@@ -21,9 +22,13 @@ from typing import Any
 
 from iroko_gym.errors import ConfigError
 from iroko_gym.remote.config import PPOConfig
-from iroko_gym.validate import check_bool, check_int, check_real
+from iroko_gym.validate import check_bool, check_choice, check_int, check_real
 
 CC_AGENT_PREFIX = "tcp-"
+#: ``central``: one policy, the env's whole observation in, every host's fraction out;
+#: ``local``: one policy shared by the hosts, each host's own view in, a factor on its rate out
+#: (``iroko_gym/bench/local.py``).
+PPO_CONTROLS = ("central", "local")
 
 #: The suite's PPO (CleanRL's continuous-action defaults, scaled down to minutes of real-time
 #: training; no KL early stop).  The grid's ``ppo_*`` fields replace the fields of the same name.
@@ -61,6 +66,8 @@ class BenchConfig:
     size_bytes: int = _f(200_000, "flow size of the 'fixed' workload")
     reward: str = _f("step", "reward spec of the env (see docs/rewards.md)")
     ppo_steps: int = _f(3000, "PPO training env steps per (topology, transport, seed)")
+    ppo_control: str = _f("local", "what PPO's policy sees and sets: central (whole observation -> every rate) "
+                                     "or local (one policy per host, shared: its own view -> a factor on its rate)")
     train_envs: int = _f(1, "PPO training envs stepped in parallel, one process and network each (they share the cores)")
     ppo_rollout_steps: int = _f(PPO_DEFAULTS.rollout_steps, "PPO env steps per update (all envs together)")
     ppo_minibatch_size: int = _f(PPO_DEFAULTS.minibatch_size, "PPO minibatch size (steps)")
@@ -81,6 +88,7 @@ class BenchConfig:
             if not getattr(self, name):
                 raise ConfigError(f"{_flag(name)} is empty: give at least one name")
         check_real("--offered-load", self.offered_load, high=1.0, positive=True)
+        check_choice("--ppo-control", self.ppo_control, PPO_CONTROLS)
         if self.quick and self.paper:
             raise ConfigError("--quick and --paper are two presets: give one")
         self.ppo_params(0)  # PPOConfig checks the ppo_* values now, before any run
@@ -163,13 +171,15 @@ QUICK: dict[str, Any] = {
 
 #: ``--paper``: the grid of issue 12's first table (agents, patterns, split, 300 steps of 20 ms at
 #: 100 Mbit/s, PPO 15,000 steps in rollouts of 500) with 5 seeds, so every cell has an interval, and
-#: the reward the benchmark scores (``utilisation_queue``; ``--reward step`` gives the issue's).
+#: the reward the benchmark scores (``utilisation_queue``; ``--reward step`` gives the issue's), the
+#: local control (``--ppo-control central`` gives the issue's PPO) and two training envs.
 #: Held-out patterns (hotspot, bijection) and every evaluation seed's traffic are never trained on:
 #: training episodes take their traffic seeds from ``bench/ppo.py``'s ``TRAIN_SEED_BASE`` upwards.
 PAPER: dict[str, Any] = {
     "agents": ("tcp", "fair", "aimd", "ppo"), "patterns": ("incast", "stride", "hotspot", "bijection"),
     "train_patterns": ("incast", "stride"), "seeds": 5, "episodes": 1, "steps": 300, "step_interval_ms": 20.0,
     "capacity_mbps": 100.0, "ppo_steps": 15_000, "ppo_rollout_steps": 500, "reward": "utilisation_queue",
+    "ppo_control": "local", "train_envs": 2,
 }
 PRESETS = {"quick": QUICK, "paper": PAPER}
 

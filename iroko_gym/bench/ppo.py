@@ -6,6 +6,9 @@ one PPO.  This module collects the rollouts, saves and loads models, and evaluat
 policy is a Gaussian over unbounded ``u``; the env receives ``low + (high - low) * sigmoid(u)``
 (the squash is treated as part of the environment, so log-probabilities are those of ``u``).
 Evaluation uses the mean action.  Training runs on the real emulated network, in real time.
+Two controls: ``central`` (one policy maps the env's whole observation to every host's
+fraction) and ``local`` (one policy shared by the hosts, each changing its own rate from its
+own view: :mod:`iroko_gym.bench.local`).
 The hyperparameters are a :class:`iroko_gym.remote.config.PPOConfig` (the suite's defaults are
 :data:`iroko_gym.bench.config.PPO_DEFAULTS`).  Training and evaluation run torch on one thread:
 the emulated network's collectors and traffic need the other cores.
@@ -20,10 +23,10 @@ from typing import Any
 import numpy as np
 import gymnasium as gym
 import torch
-from gymnasium import spaces
 
 from iroko_gym.atomic import atomic_write
 from iroko_gym.bench.config import PPO_DEFAULTS
+from iroko_gym.bench.local import FEATURES, SENDS, HostView
 from iroko_gym.errors import ConfigError
 from iroko_gym.remote import config as learner_config
 from iroko_gym.remote.networks import ActorCritic
@@ -45,41 +48,62 @@ def squash(u: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
 
 
 class PPOPolicy:
-    """Deterministic evaluation policy: the squashed mean action."""
+    """Deterministic evaluation policy of the central control: the squashed mean action."""
 
     def __init__(self, model: ActorCritic, low: np.ndarray, high: np.ndarray) -> None:
         self.model, self.low, self.high = model.eval(), low, high
+        self.obs_dim = model.actor[0].in_features
+
+    def mean_action(self, obs: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            mean = self.model.distribution(torch.as_tensor(obs, dtype=torch.float32).reshape(-1, self.obs_dim)).mean
+        return squash(mean.numpy(), self.low, self.high)
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            mean = self.model.distribution(torch.as_tensor(obs, dtype=torch.float32)[None]).mean[0].numpy()
-        return squash(mean, self.low, self.high)
+        return self.mean_action(obs)[0]
 
 
-def save_model(model: ActorCritic, path: Path, low: np.ndarray, high: np.ndarray) -> Path:
+class LocalPolicy(PPOPolicy):
+    """Deterministic evaluation policy of the local control: every host's mean factor on its rate."""
+
+    def __init__(self, model: ActorCritic, view: HostView) -> None:
+        super().__init__(model, np.array([-1.0]), np.array([1.0]))
+        self.view = view
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return self.view.fractions(obs, self.mean_action(self.view.features(obs))[:, 0])
+
+
+def save_model(model: ActorCritic, path: Path, low: np.ndarray, high: np.ndarray, control: str = "central") -> Path:
+    """Save ``model``; ``low``/``high`` bound one agent's action, ``control`` says whose (central or local)."""
     sizes = [layer.out_features for layer in model.actor]
     payload = {"state_dict": model.state_dict(), "obs_dim": model.actor[0].in_features, "act_dim": sizes[-1],
-               "hidden": sizes[:-1], "low": low.tolist(), "high": high.tolist()}
+               "hidden": sizes[:-1], "low": np.asarray(low).tolist(), "high": np.asarray(high).tolist(), "control": control}
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
-def load_policy(path: str | Path, obs_space: spaces.Box, act_space: spaces.Box) -> PPOPolicy:
-    """A saved model as a policy for envs with these spaces (shapes must match)."""
+def load_policy(path: str | Path, env: Any) -> PPOPolicy:
+    """A saved model as the policy of ``env`` (an unwrapped DCEnv); its sizes must fit the env's."""
     _one_thread()
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError) as exc:
         raise ConfigError(f"cannot load PPO model {str(path)!r}: {exc}") from exc
-    want = (int(obs_space.shape[0]), int(act_space.shape[0]))
+    control = payload.get("control", "central")
+    if control == "local":
+        view = HostView(env)
+        want = (len(FEATURES), 1)
+    else:
+        want = (int(env.observation_space.shape[0]), int(env.action_space.shape[0]))
     have = (payload["obs_dim"], payload["act_dim"])
     if want != have:
-        raise ConfigError(f"PPO model {str(path)!r} has (obs, action) sizes {have}, this env needs {want}: "
-                          "it was trained on another topology or state model")
-    low, high = np.asarray(act_space.low), np.asarray(act_space.high)
+        raise ConfigError(f"PPO model {str(path)!r} ({control} control) has (obs, action) sizes {have}, this env needs "
+                          f"{want}: it was trained on another topology or state model")
+    low, high = np.asarray(payload["low"]), np.asarray(payload["high"])
     model = ActorCritic(have[0], _action_spec(low, high), tuple(payload["hidden"]), PPO_DEFAULTS.activation,
                         PPO_DEFAULTS.init_log_std)
     model.load_state_dict(payload["state_dict"])
-    return PPOPolicy(model, low, high)
+    return LocalPolicy(model, view) if control == "local" else PPOPolicy(model, low, high)
 
 
 class _Segment:
@@ -149,43 +173,56 @@ def train(envs: gym.vector.VectorEnv, params: learner_config.PPOConfig, total_st
     ``envs`` steps its N envs together (``AutoresetMode.SAME_STEP``: a finished env's final
     observation is in ``info["final_obs"]``); N envs in N processes collect N times faster.  An
     update every ``params.rollout_steps`` steps (rounded up to whole rounds of N); ``params.seed``
-    seeds torch and the learner.  Returns the model and one learning-curve row per finished
-    episode (env steps so far, return, pattern).  ``on_step(n)`` follows the steps (progress bars).
+    seeds torch and the learner.  Envs wrapped in :class:`~iroko_gym.bench.local.LocalControl`
+    (observations of one row per host) train one policy shared by the hosts: each sending host
+    is an agent with its own trajectories and the env's reward; hosts that send nothing in an
+    episode are left out.  Returns the model and one learning-curve row per finished episode
+    (env steps so far, return, pattern).  ``on_step(n)`` follows the steps (progress bars).
     """
     _one_thread()
     torch.manual_seed(params.seed)
     n = envs.num_envs
+    obs, _ = envs.reset()
+    local = obs.ndim == 3
+    agents = obs.shape[1] if local else 1  # learners' agents per env
     space: Any = envs.single_action_space
-    low, high = np.asarray(space.low), np.asarray(space.high)
-    learner = PPO(params, int(envs.single_observation_space.shape[0]), _action_spec(low, high))
+    low, high = (np.array([-1.0]), np.array([1.0])) if local else (np.asarray(space.low), np.asarray(space.high))
+    learner = PPO(params, int(obs.shape[-1]), _action_spec(low, high))
     curve: list[dict[str, Any]] = []
     episodes, returns, lengths = [0] * n, np.zeros(n), [0] * n
-    segments = [_Segment() for _ in range(n)]
-    obs, _ = envs.reset()
+    segments = [_Segment() for _ in range(n * agents)]
     steps = collected = 0
     while steps < total_steps:
+        flat = obs.reshape(n * agents, -1)
         with torch.no_grad():
-            dist = learner.net.distribution(torch.as_tensor(obs, dtype=torch.float32))
+            dist = learner.net.distribution(torch.as_tensor(flat, dtype=torch.float32))
             u = dist.sample()
             logp = dist.log_prob(u).numpy()
         u_np = u.numpy()
-        next_obs, reward, terminated, truncated, info = envs.step(squash(u_np, low, high))
+        next_obs, reward, terminated, truncated, info = envs.step(squash(u_np, low, high).reshape(n, -1))
         steps += n
         collected += n
         on_step(n)
         rollout_over = collected >= params.rollout_steps or steps >= total_steps
-        for i, segment in enumerate(segments):
-            segment.add(obs[i], u_np[i], float(logp[i]), float(reward[i]))
+        for k, segment in enumerate(segments):
+            i, j = divmod(k, agents)
+            if not local or flat[k, SENDS] > 0.5:
+                segment.add(flat[k], u_np[k], float(logp[k]), float(reward[i]))
+            if not segment.obs:
+                continue
+            if terminated[i] or truncated[i]:
+                final = info["final_obs"][i]
+                learner.ingest(segment.close(bool(terminated[i]), final[j] if local else final))
+            elif rollout_over:
+                learner.ingest(segment.close(False, next_obs[i][j] if local else next_obs[i]))
+        for i in range(n):
             returns[i] += float(reward[i])
             lengths[i] += 1
             if terminated[i] or truncated[i]:
-                learner.ingest(segment.close(bool(terminated[i]), info["final_obs"][i]))
                 curve.append({"episode": len(curve), "env_steps": steps, "return": float(returns[i]), "length": lengths[i],
                               "pattern": episode_option(i, episodes[i], reset_options).get("pattern", "")})
                 episodes[i] += 1
                 returns[i], lengths[i] = 0.0, 0
-            elif rollout_over:
-                learner.ingest(segment.close(False, next_obs[i]))
         if rollout_over:
             learner.train()
             collected = 0

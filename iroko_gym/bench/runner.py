@@ -190,7 +190,8 @@ def train_one(spec: TrainSpec, config: BenchConfig, store: ResultStore, progress
         model, trained = train(vec, params, config.ppo_steps, options, progress.step)
         curve.extend(trained)
         space: Any = vec.single_action_space
-        save_model(model, directory / "model.pt", np.asarray(space.low), np.asarray(space.high))
+        low, high = (np.array([-1.0]), np.array([1.0])) if config.ppo_control == "local" else (space.low, space.high)
+        save_model(model, directory / "model.pt", low, high, config.ppo_control)
         meta.update(status=COMPLETED, layout=vec.get_attr("layout")[0])
     return str(meta["status"])
 
@@ -202,11 +203,15 @@ def training_envs(config: BenchConfig, spec: TrainSpec, directory: Path, options
     One env steps in this process; several step in parallel, one process each (an env's step is
     mostly waiting out its interval, so N processes collect about N times as fast).
     """
+    from iroko_gym.bench.local import LocalControl
     from iroko_gym.bench.ppo import EpisodeCycle
 
     def one(i: int) -> Callable[[], gym.Env]:
-        return lambda: EpisodeCycle(make_env(config, spec.topo, config.train_patterns[0], spec.transport, spec.cc, True,
-                                             directory / "traffic" / f"env{i}", network_factory), i, spec.seed, options)
+        def build() -> gym.Env:
+            env = make_env(config, spec.topo, config.train_patterns[0], spec.transport, spec.cc, True,
+                           directory / "traffic" / f"env{i}", network_factory)
+            return EpisodeCycle(LocalControl(env) if config.ppo_control == "local" else env, i, spec.seed, options)
+        return build
 
     fns = [one(i) for i in range(config.train_envs)]
     mode = gym.vector.AutoresetMode.SAME_STEP

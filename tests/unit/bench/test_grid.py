@@ -85,7 +85,7 @@ def test_cli_without_subcommand_means_run(monkeypatch):
 
 def test_ppo_flags_are_the_learners_own_names():
     names = {f.name for f in dataclasses.fields(PPOConfig)}
-    ppo_fields = [f.name for f in dataclasses.fields(BenchConfig) if f.name.startswith("ppo_") and f.name != "ppo_steps"]
+    ppo_fields = [f.name for f in dataclasses.fields(BenchConfig) if f.name.startswith("ppo_") and f.name not in ("ppo_steps", "ppo_control")]
     assert ppo_fields and all(name[len("ppo_"):] in names for name in ppo_fields)
     cfg = parse("--ppo-learning-rate", "0.001", "--ppo-rollout-steps", "50", "--ppo-minibatch-size", "5")
     params = cfg.ppo_params(seed=3)

@@ -38,14 +38,14 @@ def test_ppo_trains_saves_and_reloads(tmp_path):
     assert [c["pattern"] for c in curve] == ["incast", "stride", "incast"]
     assert env.episodes == 4  # three finished, the fourth reset by the vector env
     path = save_model(model, tmp_path / "model.pt", env.action_space.low, env.action_space.high)
-    policy = load_policy(path, env.observation_space, env.action_space)
+    policy = load_policy(path, env.unwrapped)
     obs, _ = env.reset(seed=0)
     action = policy(obs)
     assert action.shape == env.action_space.shape and env.action_space.contains(action)
     assert np.array_equal(action, policy(obs))  # deterministic evaluation
     other = gym.make("dc-iroko-v0", topology_params={"hosts_per_side": 3})
     with pytest.raises(ConfigError, match="another topology"):
-        load_policy(path, other.observation_space, other.action_space)
+        load_policy(path, other.unwrapped)
     vec.close()
     other.close()
 
