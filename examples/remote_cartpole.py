@@ -22,8 +22,7 @@ from iroko_gym.remote.server import RemoteServer, ServerConfig
 
 PARAMS = {
     "PPO": {"rollout_steps": 1024, "learning_rate": 3e-4, "target_kl": None},
-    "DQN": {"learning_starts": 500, "epsilon_decay_steps": 4000, "train_every_steps": 2,
-            "target_update_interval": 200, "publish_every_updates": 50},
+    "DQN": {"learning_rate": 5e-4, "tau": 0.005, "minibatch_size": 128},
 }
 
 

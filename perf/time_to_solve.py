@@ -7,7 +7,8 @@ reaches 475 (CartPole-v1's "solved"), for strict PPO, V-trace-corrected PPO and 
 a lock-step client (it waits for the learner like a simulator) and a real-speed one (it acts at
 ``--rate`` decisions/s and never waits, as a real system does). The server runs in its own
 process. For every run the JSON also holds the share of the client's steps that the learner
-trained (the rest was dropped as stale) and the load average.
+trained (the rest was dropped as stale), the load average and where the learner was when
+the client stopped (versions, steps trained and still queued, and their rates).
 """
 
 from __future__ import annotations
@@ -26,9 +27,8 @@ SOLVED = 475.0
 PPO = {"rollout_steps": 1024, "learning_rate": 3e-4, "target_kl": None, "hidden_sizes": [64, 64]}
 PARAMS: dict[str, tuple[str, dict[str, Any]]] = {
     "ppo": ("PPO", PPO),
-    "vtrace": ("PPO", {**PPO, "correction": "vtrace", "max_staleness": 1000}),
-    "dqn": ("DQN", {"learning_starts": 500, "epsilon_decay_steps": 4000, "train_every_steps": 2,
-                    "target_update_interval": 200, "publish_every_updates": 50}),
+    "vtrace": ("PPO", {**PPO, "correction": "vtrace", "max_staleness": 1000, "target_kl": 0.03}),
+    "dqn": ("DQN", {"learning_rate": 5e-4, "tau": 0.005, "minibatch_size": 128}),
 }
 RUNS = [f"{name}-{mode}" for name in PARAMS for mode in ("lockstep", "realtime")]
 
@@ -49,6 +49,15 @@ class Paced(gym.Wrapper):
         else:
             self.next_time = time.perf_counter()  # behind: never catch up in a burst
         return self.env.step(action)
+
+
+def learner_at_stop(metrics: Any, seconds: float) -> dict[str, Any]:
+    """Where the learner was when the client stopped (solved or out of budget): how far
+    behind the client, and how fast it went until then."""
+    return {"versions_at_stop": metrics.version, "steps_trained_at_stop": metrics.steps_trained,
+            "queued_steps_at_stop": metrics.queued,
+            "versions_per_s": round(metrics.version / seconds, 2),
+            "steps_trained_per_s": round(metrics.steps_trained / seconds)}
 
 
 def solve(run: str, address: str, budget_steps: int, budget_s: float, rate: float,
@@ -76,6 +85,7 @@ def solve(run: str, address: str, budget_steps: int, budget_s: float, rate: floa
     with RemoteAgent(config) as agent:
         episodes = drive(agent, env, budget_steps, seed=seed, lockstep=mode == "lockstep",
                          stop=stop)
+        at_stop = learner_at_stop(agent.server_metrics(), time.perf_counter() - start)
         wait_for_learner(agent, timeout=300)
         metrics = agent.server_metrics()
         stats = agent.stats()
@@ -91,7 +101,7 @@ def solve(run: str, address: str, budget_steps: int, budget_s: float, rate: floa
         "trained_fraction": round(metrics.steps_trained / max(metrics.steps_received, 1), 3),
         "stale_dropped_trajectories": metrics.stale_dropped, "versions": metrics.version,
         "client_dropped": stats.dropped_overflow + stats.dropped_rejected + stats.dropped_at_close,
-        "load_average": round(os.getloadavg()[0], 2)}
+        "load_average": round(os.getloadavg()[0], 2), **at_stop}
     if mode == "realtime":
         result["rate_decisions_per_s"] = rate
     return result

@@ -2,7 +2,8 @@
 
 Used by the examples, tests and benchmark. A simulator can outrun the learner; ``lockstep``
 makes it wait like a real system's clock would (PPO: for the next version once a rollout has
-been sent; DQN: until the learner has consumed each finished trajectory). Those lock-step
+been sent; DQN: until the learner has consumed each finished trajectory, then for the model it
+trained from it). Those lock-step
 waits, :func:`wait_for_model` and :func:`wait_for_learner`, are for simulators only: a real
 system just acts, and stale data is counted.
 """
@@ -113,6 +114,8 @@ def drive(agent: RemoteAgent, env: Any, steps: int, *, seed: int | None = 0,
         if lockstep and step < steps:
             if rollout is None:
                 ok = wait_for_learner(agent, wait_timeout_s)
+                if ok:  # the report's reply carried the model from before this training
+                    agent.refresh_model()
             elif since_version >= rollout:
                 ok = wait_for_model(agent, traj.version, wait_timeout_s)
                 since_version = 0
