@@ -75,7 +75,7 @@ class BenchConfig:
     load_model: str = _f("", "evaluate this saved PPO model instead of training one")
     resume: bool = _f(False, "skip runs already completed in --out")
     quick: bool = _f(False, "tiny preset that finishes in a few minutes (what CI runs)")
-    paper: bool = _f(False, "the grid of docs/results.md: issue 12's table with 5 seeds (about 1 h on 2 cores)")
+    paper: bool = _f(False, "the grid of docs/results.md: issue 12's table with 5 seeds (about 35 min on 2 cores)")
     plot: bool = _f(True, "draw plots and the table at the end (--no-plot to skip)")
     cache: bool = _f(False, "also run the cache benchmark quick grid into <out>/cache")
 
