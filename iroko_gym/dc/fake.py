@@ -27,7 +27,9 @@ class FakeNetwork:
         self.topology = topology
         self.config = config
         self.prefix = "fake"
-        self.output_dir = Path(tempfile.mkdtemp(prefix="iroko-fake-"))
+        # Named like a real network's, never created: the fake writes no file (a directory made
+        # here would outlive every test that builds one).
+        self.output_dir = Path(config.output_dir or Path(tempfile.gettempdir()) / "iroko-fake")
         self.traffic_steps = traffic_steps
         ports = topology.ports
         self._limit = np.array([p.queue_bytes for p in ports], dtype=float)

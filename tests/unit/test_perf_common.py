@@ -32,6 +32,7 @@ def test_step_overhead_steps_every_step_and_closes_the_env():
     assert result["steps"] == 12 and result["step_interval_ms"] == env.unwrapped.config.step_interval_ms
     assert set(result["step_overhead_ms"]) == set(result["apply_latency_ms"]) == {"p50", "p99", "max"}
     assert len(built) == 1 and built[0].closed
+    assert not built[0].output_dir.exists()  # the fake leaves nothing in the temp directory
 
 
 def test_write_result_is_atomic_and_records_the_machine(tmp_path):
