@@ -67,13 +67,26 @@ def host_paths(topology: Topology, destinations: dict[str, set[str]]) -> list[np
             for h in topology.hosts]
 
 
+def destinations(pattern: Any) -> dict[str, set[str]]:
+    """Each sending host's destinations in ``pattern``."""
+    dests: dict[str, set[str]] = {}
+    for flow in pattern.flows:
+        dests.setdefault(flow.src, set()).add(flow.dst)
+    return dests
+
+
+def path_max(port_values: np.ndarray, paths: Sequence[np.ndarray]) -> np.ndarray:
+    """Per host, the largest of ``port_values`` over its ports (0 for a host with none)."""
+    return np.array([port_values[p].max() if p.size else 0.0 for p in paths])
+
+
 def host_congestion(obs: np.ndarray, backlog_idx: np.ndarray, drops_idx: np.ndarray | None,
                     paths: Sequence[np.ndarray]) -> np.ndarray:
     """Largest port congestion (backlog fraction, 1 on drops) over each host's ports."""
     port_signal = np.asarray(obs, dtype=np.float64)[backlog_idx]
     if drops_idx is not None:
         port_signal = np.where(np.asarray(obs)[drops_idx] > 0, 1.0, port_signal)
-    return np.array([port_signal[p].max() if p.size else 0.0 for p in paths])
+    return path_max(port_signal, paths)
 
 
 def aimd_agent(env: Any, rule: AimdRule | None = None) -> Agent:
@@ -95,10 +108,7 @@ def aimd_agent(env: Any, rule: AimdRule | None = None) -> Agent:
             raise ConfigError("aimd agent: call env.reset() first (it needs the episode's destinations)")
         if id(pattern) not in cache:
             cache.clear()
-            dests: dict[str, set[str]] = {}
-            for flow in pattern.flows:
-                dests.setdefault(flow.src, set()).add(flow.dst)
-            cache[id(pattern)] = host_paths(env.topology, dests)
+            cache[id(pattern)] = host_paths(env.topology, destinations(pattern))
         congestion = host_congestion(obs, backlog, drops, cache[id(pattern)])
         return rule.update(np.asarray(obs)[-num_hosts:], congestion)
 

@@ -30,11 +30,14 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from iroko_gym.bench.agents import host_paths, port_feature_index
+from iroko_gym.bench.agents import destinations, host_paths, path_max, port_feature_index
 from iroko_gym.errors import ConfigError
+from iroko_gym.remote.config import ActionSpec
 
 FEATURES = ("sends", "queue", "queue_trend", "drops", "busy", "delivered", "rate")
 SENDS = FEATURES.index("sends")
+#: One host's action as the learner sees it: the exponent ``a`` of its rate's factor ``2**a``.
+AGENT_ACTION = ActionSpec(low=(-1.0,), high=(1.0,))
 _PORT_FEATURES = ("backlog", "d_backlog", "drops", "bw_tx", "bw_rx")
 
 
@@ -64,9 +67,7 @@ class HostView:
             raise ConfigError("local controller: call env.reset() first (it needs the episode's destinations)")
         if id(pattern) == self._pattern_id:
             return
-        dests: dict[str, set[str]] = {}
-        for flow in pattern.flows:
-            dests.setdefault(flow.src, set()).add(flow.dst)
+        dests = destinations(pattern)
         self._paths = host_paths(self.env.topology, dests)
         self._sends = np.array([1.0 if h.name in dests else 0.0 for h in self.env.topology.hosts])
         self._pattern_id = id(pattern)
@@ -76,12 +77,8 @@ class HostView:
         self._follow_pattern()
         obs = np.asarray(obs, dtype=np.float64)
         port = {f: obs[i] for f, i in self._idx.items()}
-
-        def worst(values: np.ndarray) -> np.ndarray:
-            return np.array([values[p].max() if p.size else 0.0 for p in self._paths])
-
-        out = np.stack([self._sends, worst(port["backlog"]), worst(port["d_backlog"]), worst(port["drops"]), worst(port["bw_tx"]),
-                        port["bw_rx"][self._own_port], obs[-self.num_hosts:]], axis=1)
+        worst = [path_max(port[f], self._paths) for f in ("backlog", "d_backlog", "drops", "bw_tx")]
+        out = np.stack([self._sends, *worst, port["bw_rx"][self._own_port], obs[-self.num_hosts:]], axis=1)
         return out.astype(np.float32)
 
     def fractions(self, obs: np.ndarray, relative: np.ndarray) -> np.ndarray:

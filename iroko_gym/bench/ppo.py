@@ -26,7 +26,7 @@ import torch
 
 from iroko_gym.atomic import atomic_write
 from iroko_gym.bench.config import PPO_DEFAULTS
-from iroko_gym.bench.local import FEATURES, SENDS, HostView
+from iroko_gym.bench.local import AGENT_ACTION, FEATURES, SENDS, HostView
 from iroko_gym.errors import ConfigError
 from iroko_gym.remote import config as learner_config
 from iroko_gym.remote.networks import ActorCritic
@@ -50,8 +50,9 @@ def squash(u: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
 class PPOPolicy:
     """Deterministic evaluation policy of the central control: the squashed mean action."""
 
-    def __init__(self, model: ActorCritic, low: np.ndarray, high: np.ndarray) -> None:
-        self.model, self.low, self.high = model.eval(), low, high
+    def __init__(self, model: ActorCritic) -> None:
+        self.model = model.eval()
+        self.low, self.high = np.asarray(model.action.low), np.asarray(model.action.high)
         self.obs_dim = model.actor[0].in_features
 
     def mean_action(self, obs: np.ndarray) -> np.ndarray:
@@ -67,18 +68,18 @@ class LocalPolicy(PPOPolicy):
     """Deterministic evaluation policy of the local control: every host's mean factor on its rate."""
 
     def __init__(self, model: ActorCritic, view: HostView) -> None:
-        super().__init__(model, np.array([-1.0]), np.array([1.0]))
+        super().__init__(model)
         self.view = view
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         return self.view.fractions(obs, self.mean_action(self.view.features(obs))[:, 0])
 
 
-def save_model(model: ActorCritic, path: Path, low: np.ndarray, high: np.ndarray, control: str = "central") -> Path:
-    """Save ``model``; ``low``/``high`` bound one agent's action, ``control`` says whose (central or local)."""
+def save_model(model: ActorCritic, path: Path, control: str = "central") -> Path:
+    """Save ``model`` with its action bounds; ``control`` says whose policy it is (central or local)."""
     sizes = [layer.out_features for layer in model.actor]
     payload = {"state_dict": model.state_dict(), "obs_dim": model.actor[0].in_features, "act_dim": sizes[-1],
-               "hidden": sizes[:-1], "low": np.asarray(low).tolist(), "high": np.asarray(high).tolist(), "control": control}
+               "hidden": sizes[:-1], "low": list(model.action.low), "high": list(model.action.high), "control": control}
     return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
@@ -99,11 +100,10 @@ def load_policy(path: str | Path, env: Any) -> PPOPolicy:
     if want != have:
         raise ConfigError(f"PPO model {str(path)!r} ({control} control) has (obs, action) sizes {have}, this env needs "
                           f"{want}: it was trained on another topology or state model")
-    low, high = np.asarray(payload["low"]), np.asarray(payload["high"])
-    model = ActorCritic(have[0], _action_spec(low, high), tuple(payload["hidden"]), PPO_DEFAULTS.activation,
-                        PPO_DEFAULTS.init_log_std)
+    model = ActorCritic(have[0], _action_spec(payload["low"], payload["high"]), tuple(payload["hidden"]),
+                        PPO_DEFAULTS.activation, PPO_DEFAULTS.init_log_std)
     model.load_state_dict(payload["state_dict"])
-    return LocalPolicy(model, view) if control == "local" else PPOPolicy(model, low, high)
+    return LocalPolicy(model, view) if control == "local" else PPOPolicy(model)
 
 
 class _Segment:
@@ -186,8 +186,9 @@ def train(envs: gym.vector.VectorEnv, params: learner_config.PPOConfig, total_st
     local = obs.ndim == 3
     agents = obs.shape[1] if local else 1  # learners' agents per env
     space: Any = envs.single_action_space
-    low, high = (np.array([-1.0]), np.array([1.0])) if local else (np.asarray(space.low), np.asarray(space.high))
-    learner = PPO(params, int(obs.shape[-1]), _action_spec(low, high))
+    action = AGENT_ACTION if local else _action_spec(space.low, space.high)
+    low, high = np.asarray(action.low), np.asarray(action.high)
+    learner = PPO(params, int(obs.shape[-1]), action)
     curve: list[dict[str, Any]] = []
     episodes, returns, lengths = [0] * n, np.zeros(n), [0] * n
     segments = [_Segment() for _ in range(n * agents)]

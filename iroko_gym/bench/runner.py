@@ -189,9 +189,7 @@ def train_one(spec: TrainSpec, config: BenchConfig, store: ResultStore, progress
         envs.append(vec)
         model, trained = train(vec, params, config.ppo_steps, options, progress.step)
         curve.extend(trained)
-        space: Any = vec.single_action_space
-        low, high = (np.array([-1.0]), np.array([1.0])) if config.ppo_control == "local" else (space.low, space.high)
-        save_model(model, directory / "model.pt", low, high, config.ppo_control)
+        save_model(model, directory / "model.pt", config.ppo_control)
         meta.update(status=COMPLETED, layout=vec.get_attr("layout")[0])
     return str(meta["status"])
 

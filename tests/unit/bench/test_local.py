@@ -97,7 +97,7 @@ def test_shared_policy_trains_on_senders_only_and_reloads_as_a_local_policy(tmp_
     assert all(t.observations[:, 0].min() == 1.0 for t in ingested)  # only hosts that send
     # this incast's 2 senders (h1, h2 -> h3), then stride's 4: one 8-step trajectory each
     assert [len(t.rewards) for t in ingested] == [8] * 6
-    path = save_model(model, tmp_path / "model.pt", np.array([-1.0]), np.array([1.0]), "local")
+    path = save_model(model, tmp_path / "model.pt", "local")
     env = vec.envs[0]
     dc = env.unwrapped
     policy = load_policy(path, dc)

@@ -37,7 +37,7 @@ def test_ppo_trains_saves_and_reloads(tmp_path):
     assert len(seen) == 24 and [c["env_steps"] for c in curve] == [8, 16, 24]
     assert [c["pattern"] for c in curve] == ["incast", "stride", "incast"]
     assert env.episodes == 4  # three finished, the fourth reset by the vector env
-    path = save_model(model, tmp_path / "model.pt", env.action_space.low, env.action_space.high)
+    path = save_model(model, tmp_path / "model.pt")
     policy = load_policy(path, env.unwrapped)
     obs, _ = env.reset(seed=0)
     action = policy(obs)
