@@ -8,8 +8,9 @@ AIMD rule (per host, once per step, from the observation alone):
 
 * congestion of a port = its mean backlog as a fraction of its queue bound (the ``backlog``
   feature), or 1 if it dropped packets during the interval (when ``drops`` is observed);
-* congestion of a host = the largest congestion over the ports its traffic can cross: the ports
-  facing its current destinations and every switch-to-switch port;
+* congestion of a host = the largest congestion over the ports its traffic can cross: every
+  port on a shortest path to one of its current destinations (on a routed fat-tree, the whole
+  ECMP set, since the kernel hashes each flow onto one path the host cannot see);
 * rate in force ``r`` (the last ``H`` observation entries): if the host's congestion exceeds
   ``target`` then ``r <- max(beta * r, min_fraction)``, else ``r <- min(r + alpha, 1)``.
 
@@ -60,10 +61,8 @@ def port_feature_index(layout: Sequence[str], feature: str) -> np.ndarray | None
 
 def host_paths(topology: Topology, destinations: dict[str, set[str]]) -> list[np.ndarray]:
     """Per host, the indices (into ``topology.ports``) of ports its traffic can cross."""
-    switches = topology.switch_names
-    core = [i for i, p in enumerate(topology.ports) if p.peer in switches]
-    facing = {p.peer: i for i, p in enumerate(topology.ports)}
-    return [np.array(sorted(set(core) | {facing[d] for d in destinations.get(h.name, ())}), dtype=np.int64)
+    return [np.array(sorted({i for d in destinations.get(h.name, ()) for i in topology.path_ports(h.name, d)}),
+                     dtype=np.int64)
             for h in topology.hosts]
 
 

@@ -183,16 +183,35 @@ class Topology:
             adj.setdefault(link.b, []).append(link.a)
         return adj
 
+    @cached_property
+    def _distances(self) -> dict[str, dict[str, int]]:
+        """Links on a shortest path between every pair of connected nodes (breadth-first)."""
+        table: dict[str, dict[str, int]] = {}
+        for start in self._adjacency:
+            dist, frontier, level = {start: 0}, [start], 0
+            while frontier:
+                level += 1
+                frontier = list(dict.fromkeys(
+                    n for node in frontier for n in self._adjacency[node] if n not in dist))
+                dist.update((n, level) for n in frontier)
+            table[start] = dist
+        return table
+
     def hops(self, a: str, b: str) -> int:
-        """Number of links on a shortest path between nodes ``a`` and ``b`` (breadth-first)."""
-        seen, frontier, dist = {a}, [a], 0
-        while frontier:
-            if b in frontier:
-                return dist
-            nxt = [n for node in frontier for n in self._adjacency.get(node, ()) if n not in seen]
-            seen.update(nxt)
-            frontier, dist = nxt, dist + 1
-        raise ConfigError(f"topology {self.name!r}: no path between {a!r} and {b!r}")
+        """Number of links on a shortest path between nodes ``a`` and ``b``."""
+        try:
+            return self._distances[a][b]
+        except KeyError:
+            raise ConfigError(f"topology {self.name!r}: no path between {a!r} and {b!r}") from None
+
+    def path_ports(self, src: str, dst: str) -> tuple[int, ...]:
+        """Indices into :attr:`ports` of every egress port on a shortest path from ``src`` to
+        ``dst``: the one path of a bridged tree, the whole ECMP set of a routed topology (its
+        routes are shortest paths, so the kernel hashes each flow onto one of them)."""
+        total = self.hops(src, dst)
+        dist = self._distances
+        return tuple(i for i, p in enumerate(self.ports)
+                     if dist[src].get(p.switch, total) + 1 + dist[p.peer].get(dst, total) == total)
 
     @cached_property
     def host_by_ip(self) -> dict[str, HostSpec]:

@@ -44,7 +44,7 @@ def test_features_are_the_worst_port_on_each_hosts_path_and_its_own_sending():
     env = _dumbbell()
     view = HostView(env.unwrapped)
     obs = _obs(env, {
-        "port s1-eth1 backlog": 0.4, "port s1-eth1 d_backlog": 0.1, "port s1-eth1 bw_tx": 0.9,  # s1 -> s2: every path
+        "port s1-eth1 backlog": 0.4, "port s1-eth1 d_backlog": 0.1, "port s1-eth1 bw_tx": 0.9,  # s1 -> s2: every sender's path
         "port s2-eth2 backlog": 0.7, "port s2-eth2 drops": 0.2,  # towards h3: h1's and h2's paths only
         "port s2-eth3 backlog": 0.99,  # towards h4: nobody sends there
         "port s1-eth2 bw_rx": 0.6,  # what h1 sent
@@ -53,7 +53,7 @@ def test_features_are_the_worst_port_on_each_hosts_path_and_its_own_sending():
     expect = {  # sends, queue, queue_trend, drops, busy, delivered, rate
         "h1": [1, 0.7, 0.1, 0.2, 0.9, 0.6, 0.5],
         "h2": [1, 0.7, 0.1, 0.2, 0.9, 0.0, 0.25],
-        "h3": [0, 0.4, 0.1, 0.0, 0.9, 0.0, 1.0],
+        "h3": [0, 0, 0, 0, 0, 0, 1.0],  # sends nothing: no path, no signal
     }
     assert got.shape == (4, len(FEATURES))
     for i, host in enumerate(expect):
