@@ -4,11 +4,17 @@
 
 Wall seconds and environment steps until the client's mean return over its last 100 episodes
 reaches 475 (CartPole-v1's "solved"), for strict PPO, V-trace-corrected PPO and DQN, each with
-a lock-step client (it waits for the learner like a simulator) and a real-speed one (it acts at
-``--rate`` decisions/s and never waits, as a real system does). The server runs in its own
-process. For every run the JSON also holds the share of the client's steps that the learner
-trained (the rest was dropped as stale), the load average and where the learner was when
-the client stopped (versions, steps trained and still queued, and their rates).
+three clients:
+
+- ``simulator``: unpaced, and it waits for the learner (lock step), as a simulator can;
+- ``lockstep``: the real system, paced at ``--rate`` decisions/s, which waits for the learner;
+- ``realtime``: the same system at the same pace, which never waits.
+
+``lockstep`` and ``realtime`` are the same system, so their wall times compare waiting with not
+waiting. ``simulator`` is another, faster system. The server runs in its own process. For
+every run the JSON also holds the share of the client's steps that the learner trained (the
+rest was dropped as stale), the load average and where the learner was when the client
+stopped (versions, steps trained and still queued, and their rates).
 """
 
 from __future__ import annotations
@@ -30,7 +36,8 @@ PARAMS: dict[str, tuple[str, dict[str, Any]]] = {
     "vtrace": ("PPO", {**PPO, "correction": "vtrace", "max_staleness": 1000, "target_kl": 0.03}),
     "dqn": ("DQN", {"learning_rate": 5e-4, "tau": 0.005, "minibatch_size": 128}),
 }
-RUNS = [f"{name}-{mode}" for name in PARAMS for mode in ("lockstep", "realtime")]
+MODES = ("simulator", "lockstep", "realtime")
+RUNS = [f"{name}-{mode}" for name in PARAMS for mode in MODES]
 
 
 class Paced(gym.Wrapper):
@@ -68,7 +75,7 @@ def solve(run: str, address: str, budget_steps: int, budget_s: float, rate: floa
     name, mode = run.split("-")
     algorithm, params = PARAMS[name]
     env = gym.make("CartPole-v1")
-    if mode == "realtime":
+    if mode != "simulator":
         env = Paced(env, rate)
     config = config_for_env(env, client_id=f"{run}-{seed}", algorithm=algorithm,
                             params={**params, "seed": seed}, server_address=address, seed=seed,
@@ -83,7 +90,7 @@ def solve(run: str, address: str, budget_steps: int, budget_s: float, rate: floa
         return time.perf_counter() - start > budget_s
 
     with RemoteAgent(config) as agent:
-        episodes = drive(agent, env, budget_steps, seed=seed, lockstep=mode == "lockstep",
+        episodes = drive(agent, env, budget_steps, seed=seed, lockstep=mode != "realtime",
                          stop=stop)
         at_stop = learner_at_stop(agent.server_metrics(), time.perf_counter() - start)
         wait_for_learner(agent, timeout=300)
@@ -102,7 +109,7 @@ def solve(run: str, address: str, budget_steps: int, budget_s: float, rate: floa
         "stale_dropped_trajectories": metrics.stale_dropped, "versions": metrics.version,
         "client_dropped": stats.dropped_overflow + stats.dropped_rejected + stats.dropped_at_close,
         "load_average": round(os.getloadavg()[0], 2), **at_stop}
-    if mode == "realtime":
+    if mode != "simulator":
         result["rate_decisions_per_s"] = rate
     return result
 
@@ -111,7 +118,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default=",".join(RUNS), help=f"comma-separated, of {RUNS}")
     parser.add_argument("--rate", type=float, default=2500.0,
-                        help="decisions/s of the real-speed client")
+                        help="decisions/s of the real system (lockstep and realtime clients)")
     parser.add_argument("--budget-steps", type=int, default=400_000)
     parser.add_argument("--budget-s", type=float, default=300.0, help="wall budget per run")
     parser.add_argument("--seed", type=int, default=0)
