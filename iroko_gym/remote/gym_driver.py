@@ -1,11 +1,11 @@
 """Drive a Gymnasium environment as a remote client — the loop a real system runs inline.
 
 Used by the examples, tests and benchmark. A simulator can outrun the learner; ``lockstep``
-makes it wait like a real system's clock would (PPO: for the next version once a rollout has
-been sent; DQN: until the learner has consumed each finished trajectory, then for the model it
-trained from it). Those lock-step
-waits, :func:`wait_for_model` and :func:`wait_for_learner`, are for simulators only: a real
-system just acts, and stale data is counted.
+makes it wait for the learner (PPO: for the next version once a rollout has been sent; DQN:
+until the learner has consumed each finished trajectory, then for the model it trained from
+it). Those lock-step waits, :func:`wait_for_model` and :func:`wait_for_learner`, are for
+simulators and for systems that can pause: a real system that cannot just acts, and stale data
+is counted.
 """
 
 from __future__ import annotations
