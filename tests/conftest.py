@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 from tests import machine
+
+_SESSION_TMP = pytest.StashKey[tuple[str, "str | None"]]()
 
 
 def _emulation_unavailable() -> str | None:
@@ -17,6 +20,28 @@ def _emulation_unavailable() -> str | None:
     if shutil.which("mnexec") is None:
         return "needs Mininet (run ./install.sh)"
     return None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every temporary file of the session goes under one directory, removed at the end: the
+    flow records of envs built without an ``output_dir`` (kept on purpose for users), Ray's
+    session directories and pytest's own ``tmp_path`` (``--basetemp DIR`` keeps those for
+    debugging). Child processes inherit ``TMPDIR``. The name is short because Ray puts Unix
+    sockets under it."""
+    root = tempfile.mkdtemp(prefix="irk-")
+    config.stash[_SESSION_TMP] = (root, os.environ.get("TMPDIR"))
+    os.environ["TMPDIR"] = root
+    tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    root, before = config.stash[_SESSION_TMP]
+    if before is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = before
+    tempfile.tempdir = None
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
