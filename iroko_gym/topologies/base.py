@@ -7,6 +7,7 @@ rate, so the port list below is also the layout of the per-port observation feat
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -211,7 +212,7 @@ class Topology:
         total = self.hops(src, dst)
         dist = self._distances
         return tuple(i for i, p in enumerate(self.ports)
-                     if dist[src].get(p.switch, total) + 1 + dist[p.peer].get(dst, total) == total)
+                     if dist[src].get(p.switch, math.inf) + 1 + dist[p.peer].get(dst, math.inf) == total)
 
     @cached_property
     def host_by_ip(self) -> dict[str, HostSpec]:
