@@ -9,7 +9,8 @@ by :data:`PAPER` (the grid of docs/results.md); flags given beside either still 
 PPO's hyperparameters have the names of :class:`iroko_gym.remote.config.PPOConfig` (the one
 learner of the project): a field ``ppo_<name>`` (flag ``--ppo-<name>``) sets ``<name>`` of
 :data:`PPO_DEFAULTS`; ``ppo_steps`` (the training budget) and ``ppo_control`` (what the policy
-sees and sets, :data:`PPO_CONTROLS`) are not learner parameters.
+sees and sets, :data:`PPO_CONTROLS`) and ``ppo_reward`` (what each host of the local control is
+rewarded by) are not learner parameters.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from iroko_gym.bench.local import HOST_REWARDS
 from iroko_gym.errors import ConfigError
 from iroko_gym.remote.config import PPOConfig
 from iroko_gym.validate import check_bool, check_choice, check_int, check_real
@@ -68,6 +70,8 @@ class BenchConfig:
     ppo_steps: int = _f(3000, "PPO training env steps per (topology, transport, seed)")
     ppo_control: str = _f("local", "what PPO's policy sees and sets: central (whole observation -> every rate) "
                                      "or local (one policy per host, shared: its own view -> a factor on its rate)")
+    ppo_reward: str = _f("env", "what each host of the local control is rewarded by: env (the env's --reward, shared "
+                                "by the hosts) or host (its own delivered rate minus 2 x its path's queue)")
     train_envs: int = _f(1, "PPO training envs stepped in parallel, one process and network each (they share the cores)")
     ppo_rollout_steps: int = _f(PPO_DEFAULTS.rollout_steps, "PPO env steps per update (all envs together)")
     ppo_minibatch_size: int = _f(PPO_DEFAULTS.minibatch_size, "PPO minibatch size (steps)")
@@ -89,6 +93,10 @@ class BenchConfig:
                 raise ConfigError(f"{_flag(name)} is empty: give at least one name")
         check_real("--offered-load", self.offered_load, high=1.0, positive=True)
         check_choice("--ppo-control", self.ppo_control, PPO_CONTROLS)
+        check_choice("--ppo-reward", self.ppo_reward, HOST_REWARDS)
+        if self.ppo_reward == "host" and self.ppo_control != "local":
+            raise ConfigError(f"--ppo-reward host rewards each host of the local control; --ppo-control is {self.ppo_control!r}: "
+                              "give --ppo-control local, or --ppo-reward env")
         if self.quick and self.paper:
             raise ConfigError("--quick and --paper are two presets: give one")
         self.ppo_params(0)  # PPOConfig checks the ppo_* values now, before any run

@@ -19,7 +19,15 @@ the episode's destinations (what a sender knows; the AIMD agent uses the same):
 * ``rate``: the sending fraction in force.
 
 Action per host: ``a`` in (-1, 1) multiplies the rate by ``2**a`` (halving to doubling per step),
-clipped to ``[min_fraction, 1]``.  The reward is the env's, shared by the hosts.
+clipped to ``[min_fraction, 1]``.
+
+Reward per host (``HOST_REWARDS``): ``env``, the env's reward, shared by the hosts; or ``host``,
+each host's own :func:`host_reward`, its ``delivered`` minus ``QUEUE_WEIGHT`` times its path's
+``queue``, read from the features after the step (they measure the interval its action was in
+force).  A shared reward does not change when one host starves while another fills the same
+link, and one host's action moves it by little among many exploring hosts; the host's own reward
+pays it for what it sends and charges it the queue it sends into, the shape of a per-sender
+utility such as PCC's.  The weight is the one ``utilisation_queue`` gives the queue.
 """
 
 from __future__ import annotations
@@ -36,9 +44,18 @@ from iroko_gym.remote.config import ActionSpec
 
 FEATURES = ("sends", "queue", "queue_trend", "drops", "busy", "delivered", "rate")
 SENDS = FEATURES.index("sends")
+#: ``env``: the env's reward, shared by the hosts; ``host``: each host's :func:`host_reward`.
+HOST_REWARDS = ("env", "host")
+QUEUE_WEIGHT = 2.0
 #: One host's action as the learner sees it: the exponent ``a`` of its rate's factor ``2**a``.
 AGENT_ACTION = ActionSpec(low=(-1.0,), high=(1.0,))
 _PORT_FEATURES = ("backlog", "d_backlog", "drops", "bw_tx", "bw_rx")
+
+
+def host_reward(features: np.ndarray) -> np.ndarray:
+    """Per host (rows of :meth:`HostView.features`): its delivered fraction minus ``QUEUE_WEIGHT`` x its path's queue."""
+    features = np.asarray(features, dtype=np.float64)
+    return features[..., FEATURES.index("delivered")] - QUEUE_WEIGHT * features[..., FEATURES.index("queue")]
 
 
 class HostView:

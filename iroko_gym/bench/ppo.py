@@ -26,7 +26,7 @@ import torch
 
 from iroko_gym.atomic import atomic_write
 from iroko_gym.bench.config import PPO_DEFAULTS
-from iroko_gym.bench.local import AGENT_ACTION, FEATURES, SENDS, HostView
+from iroko_gym.bench.local import AGENT_ACTION, FEATURES, SENDS, HostView, host_reward
 from iroko_gym.errors import ConfigError
 from iroko_gym.remote import config as learner_config
 from iroko_gym.remote.networks import ActorCritic
@@ -167,7 +167,7 @@ class EpisodeCycle(gym.Wrapper):
 
 def train(envs: gym.vector.VectorEnv, params: learner_config.PPOConfig, total_steps: int,
           reset_options: Sequence[dict[str, Any]], on_step: Callable[[int], None] = lambda n: None,
-          ) -> tuple[ActorCritic, list[dict[str, Any]]]:
+          reward: str = "env") -> tuple[ActorCritic, list[dict[str, Any]]]:
     """Train on the :class:`EpisodeCycle` envs of ``envs`` for ``total_steps`` env steps in all.
 
     ``envs`` steps its N envs together (``AutoresetMode.SAME_STEP``: a finished env's final
@@ -175,15 +175,19 @@ def train(envs: gym.vector.VectorEnv, params: learner_config.PPOConfig, total_st
     update every ``params.rollout_steps`` steps (rounded up to whole rounds of N); ``params.seed``
     seeds torch and the learner.  Envs wrapped in :class:`~iroko_gym.bench.local.LocalControl`
     (observations of one row per host) train one policy shared by the hosts: each sending host
-    is an agent with its own trajectories and the env's reward; hosts that send nothing in an
-    episode are left out.  Returns the model and one learning-curve row per finished episode
-    (env steps so far, return, pattern).  ``on_step(n)`` follows the steps (progress bars).
+    is an agent with its own trajectories and, by ``reward``
+    (:data:`~iroko_gym.bench.local.HOST_REWARDS`), the env's reward or its own
+    :func:`~iroko_gym.bench.local.host_reward`; hosts that send nothing in an episode are left out.
+    Returns the model and one learning-curve row per finished episode (env steps so far, return
+    of the env's reward, pattern).  ``on_step(n)`` follows the steps (progress bars).
     """
     _one_thread()
     torch.manual_seed(params.seed)
     n = envs.num_envs
     obs, _ = envs.reset()
     local = obs.ndim == 3
+    if reward == "host" and not local:
+        raise ConfigError("a per-host reward needs the local control (one observation row per host)")
     agents = obs.shape[1] if local else 1  # learners' agents per env
     space: Any = envs.single_action_space
     action = AGENT_ACTION if local else _action_spec(space.low, space.high)
@@ -200,24 +204,24 @@ def train(envs: gym.vector.VectorEnv, params: learner_config.PPOConfig, total_st
             u = dist.sample()
             logp = dist.log_prob(u).numpy()
         u_np = u.numpy()
-        next_obs, reward, terminated, truncated, info = envs.step(squash(u_np, low, high).reshape(n, -1))
+        next_obs, env_reward, terminated, truncated, info = envs.step(squash(u_np, low, high).reshape(n, -1))
         steps += n
         collected += n
         on_step(n)
         rollout_over = collected >= params.rollout_steps or steps >= total_steps
+        ended = terminated | truncated
+        seen = np.stack([info["final_obs"][i] if ended[i] else next_obs[i] for i in range(n)])
+        rewards = host_reward(seen) if reward == "host" else np.repeat(env_reward, agents).reshape(n, agents)
         for k, segment in enumerate(segments):
             i, j = divmod(k, agents)
             if not local or flat[k, SENDS] > 0.5:
-                segment.add(flat[k], u_np[k], float(logp[k]), float(reward[i]))
+                segment.add(flat[k], u_np[k], float(logp[k]), float(rewards[i, j]))
             if not segment.obs:
                 continue
-            if terminated[i] or truncated[i]:
-                final = info["final_obs"][i]
-                learner.ingest(segment.close(bool(terminated[i]), final[j] if local else final))
-            elif rollout_over:
-                learner.ingest(segment.close(False, next_obs[i][j] if local else next_obs[i]))
+            if ended[i] or rollout_over:
+                learner.ingest(segment.close(bool(terminated[i]), seen[i][j] if local else seen[i]))
         for i in range(n):
-            returns[i] += float(reward[i])
+            returns[i] += float(env_reward[i])
             lengths[i] += 1
             if terminated[i] or truncated[i]:
                 curve.append({"episode": len(curve), "env_steps": steps, "return": float(returns[i]), "length": lengths[i],

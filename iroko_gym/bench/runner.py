@@ -187,7 +187,7 @@ def train_one(spec: TrainSpec, config: BenchConfig, store: ResultStore, progress
         options = [{"pattern": p, "pattern_params": config.pattern_params()} for p in config.train_patterns]
         vec = training_envs(config, spec, directory, options, network_factory)
         envs.append(vec)
-        model, trained = train(vec, params, config.ppo_steps, options, progress.step)
+        model, trained = train(vec, params, config.ppo_steps, options, progress.step, config.ppo_reward)
         curve.extend(trained)
         save_model(model, directory / "model.pt", config.ppo_control)
         meta.update(status=COMPLETED, layout=vec.get_attr("layout")[0])

@@ -13,7 +13,7 @@ import torch
 
 import iroko_gym  # noqa: F401
 from iroko_gym.bench.config import PPO_DEFAULTS, BenchConfig
-from iroko_gym.bench.local import FEATURES, LocalControl, HostView
+from iroko_gym.bench.local import FEATURES, QUEUE_WEIGHT, LocalControl, HostView, host_reward
 from iroko_gym.bench.ppo import EpisodeCycle, LocalPolicy, load_policy, save_model, train
 from iroko_gym.bench.runner import run_grid
 from iroko_gym.bench.storage import ResultStore
@@ -70,6 +70,16 @@ def test_actions_scale_the_rate_in_force_within_the_box():
     env.close()
 
 
+def test_a_hosts_own_reward_is_what_it_sent_minus_the_queue_on_its_path():
+    env = _dumbbell()
+    view = HostView(env.unwrapped)
+    obs = _obs(env, {"port s2-eth2 backlog": 0.1, "port s1-eth2 bw_rx": 0.6, "port s1-eth3 bw_rx": 0.05},
+               [1.0, 0.1, 1.0, 1.0])
+    # h1 and h2 share the queue towards h3; h1 sent most of what crossed it, h2 starved
+    assert host_reward(view.features(obs))[:2] == pytest.approx([0.6 - QUEUE_WEIGHT * 0.1, 0.05 - QUEUE_WEIGHT * 0.1])
+    env.close()
+
+
 def test_a_state_model_without_the_needed_features_is_refused():
     env = gym.make("dc-iroko-v0", state_model=["backlog", "bw_tx"])
     with pytest.raises(ConfigError, match=r"missing: \['d_backlog', 'drops', 'bw_rx'\]"):
@@ -110,6 +120,55 @@ def test_shared_policy_trains_on_senders_only_and_reloads_as_a_local_policy(tmp_
     assert load_policy(path, wide.unwrapped)(wide.observation_space.sample()).shape == (6,)
     vec.close()
     wide.close()
+
+
+def _trained_rewards(monkeypatch, reward: str):
+    vec = gym.vector.SyncVectorEnv([lambda: _local_env(0)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    seen, ingested = [], []
+    from iroko_gym.remote import ppo as learner_module
+
+    original = learner_module.PPO.ingest
+    monkeypatch.setattr(learner_module.PPO, "ingest", lambda self, traj: ingested.append(traj) or original(self, traj))
+    step = vec.step
+    monkeypatch.setattr(vec, "step", lambda action: seen.append(out := step(action)) or out)
+    params = dataclasses.replace(PPO_DEFAULTS, rollout_steps=8, minibatch_size=4, seed=0)
+    _, curve = train(vec, params, 8, [{"pattern": "incast"}], reward=reward)
+    vec.close()
+    return seen, ingested, curve
+
+
+def test_per_host_rewards_train_each_sender_on_its_own_view_after_the_step(monkeypatch):
+    from iroko_gym.bench import ppo
+
+    # the fake network's queues are full and its hosts deliver nothing, so every host_reward is -2:
+    # a reward that tells the hosts and the steps apart shows which row and step each one comes from
+    rate = FEATURES.index("rate")
+    distinct = lambda f: np.asarray(f)[..., rate] * 10 + np.arange(np.asarray(f).shape[-2])  # noqa: E731
+    monkeypatch.setattr(ppo, "host_reward", distinct)
+    seen, ingested, curve = _trained_rewards(monkeypatch, "host")
+    finals = [info["final_obs"][0] if term[0] or trunc[0] else obs[0] for obs, _, term, trunc, info in seen]
+    assert len(ingested) == 2  # incast's two senders, h1 and h2, one 8-step trajectory each
+    for host, traj in enumerate(ingested):
+        assert traj.rewards == pytest.approx([distinct(f)[host] for f in finals])
+    assert not np.allclose(ingested[0].rewards, [r for _, r, *_ in seen])  # not the env's reward
+    assert curve[0]["return"] == pytest.approx(sum(float(r[0]) for _, r, *_ in seen))  # the curve stays the env's
+
+
+def test_the_env_reward_is_shared_by_the_senders(monkeypatch):
+    seen, ingested, _ = _trained_rewards(monkeypatch, "env")
+    assert [list(t.rewards) for t in ingested] == [pytest.approx([float(r[0]) for _, r, *_ in seen])] * 2
+
+
+def test_a_per_host_reward_without_the_local_control_is_refused():
+    with pytest.raises(ConfigError, match="--ppo-reward host.*'central'"):
+        BenchConfig(ppo_control="central", ppo_reward="host")
+    with pytest.raises(ConfigError, match="ppo-reward.*'hots'.*host"):
+        BenchConfig(ppo_reward="hots")
+    env = gym.make("dc-iroko-v0", network_factory=functools.partial(FakeNetwork, traffic_steps=None), max_steps=4)
+    vec = gym.vector.SyncVectorEnv([lambda: env], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    with pytest.raises(ConfigError, match="per-host reward needs the local control"):
+        train(vec, PPO_DEFAULTS, 4, [{}], reward="host")
+    vec.close()
 
 
 def test_grid_trains_and_evaluates_the_local_control(tmp_path, fake_factory):
