@@ -71,7 +71,7 @@ class BenchConfig:
     ppo_control: str = _f("local", "what PPO's policy sees and sets: central (whole observation -> every rate) "
                                      "or local (one policy per host, shared: its own view -> a factor on its rate)")
     ppo_reward: str = _f("env", "what each host of the local control is rewarded by: env (the env's --reward, shared "
-                                "by the hosts) or host (its own delivered rate minus 2 x its path's queue)")
+                                "by the hosts) or host (its own delivered rate, priced by its path's queue: docs/benchmark.md)")
     train_envs: int = _f(1, "PPO training envs stepped in parallel, one process and network each (they share the cores)")
     ppo_rollout_steps: int = _f(PPO_DEFAULTS.rollout_steps, "PPO env steps per update (all envs together)")
     ppo_minibatch_size: int = _f(PPO_DEFAULTS.minibatch_size, "PPO minibatch size (steps)")

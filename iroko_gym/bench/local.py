@@ -22,12 +22,15 @@ Action per host: ``a`` in (-1, 1) multiplies the rate by ``2**a`` (halving to do
 clipped to ``[min_fraction, 1]``.
 
 Reward per host (``HOST_REWARDS``): ``env``, the env's reward, shared by the hosts; or ``host``,
-each host's own :func:`host_reward`, its ``delivered`` minus ``QUEUE_WEIGHT`` times its path's
-``queue``, read from the features after the step (they measure the interval its action was in
-force).  A shared reward does not change when one host starves while another fills the same
-link, and one host's action moves it by little among many exploring hosts; the host's own reward
-pays it for what it sends and charges it the queue it sends into, the shape of a per-sender
-utility such as PCC's.  The weight is the one ``utilisation_queue`` gives the queue.
+each host's own :func:`host_reward`, read from the features after the step (they measure the
+interval its action was in force): ``delivered * (1 - queue / QUEUE_TARGET)``.  A shared reward
+does not change when one host starves while another fills the same link, and among many
+exploring hosts one host's action moves it by little; the host's own reward pays it for what it
+sends at a price set by the queue on its path, as in Kelly's rate control (utility minus rate
+times price).  Every host on a link sees the same marginal reward, ``1 - queue / QUEUE_TARGET``:
+sending more pays while the queue is below the target and costs above it, whatever the host's
+share, so the hosts are driven to the queue AIMD aims at (its ``target``), not to take each
+other's share.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from iroko_gym.bench.agents import destinations, host_paths, path_max, port_feature_index
+from iroko_gym.bench.agents import AimdRule, destinations, host_paths, path_max, port_feature_index
 from iroko_gym.errors import ConfigError
 from iroko_gym.remote.config import ActionSpec
 
@@ -46,16 +49,17 @@ FEATURES = ("sends", "queue", "queue_trend", "drops", "busy", "delivered", "rate
 SENDS = FEATURES.index("sends")
 #: ``env``: the env's reward, shared by the hosts; ``host``: each host's :func:`host_reward`.
 HOST_REWARDS = ("env", "host")
-QUEUE_WEIGHT = 2.0
+#: Queue fraction at which a host's own reward stops paying for sending more: AIMD's target.
+QUEUE_TARGET = AimdRule.target
 #: One host's action as the learner sees it: the exponent ``a`` of its rate's factor ``2**a``.
 AGENT_ACTION = ActionSpec(low=(-1.0,), high=(1.0,))
 _PORT_FEATURES = ("backlog", "d_backlog", "drops", "bw_tx", "bw_rx")
 
 
 def host_reward(features: np.ndarray) -> np.ndarray:
-    """Per host (rows of :meth:`HostView.features`): its delivered fraction minus ``QUEUE_WEIGHT`` x its path's queue."""
+    """Per host (rows of :meth:`HostView.features`): its delivered fraction times ``1 - queue / QUEUE_TARGET``."""
     features = np.asarray(features, dtype=np.float64)
-    return features[..., FEATURES.index("delivered")] - QUEUE_WEIGHT * features[..., FEATURES.index("queue")]
+    return features[..., FEATURES.index("delivered")] * (1.0 - features[..., FEATURES.index("queue")] / QUEUE_TARGET)
 
 
 class HostView:

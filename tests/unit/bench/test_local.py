@@ -13,7 +13,7 @@ import torch
 
 import iroko_gym  # noqa: F401
 from iroko_gym.bench.config import PPO_DEFAULTS, BenchConfig
-from iroko_gym.bench.local import FEATURES, QUEUE_WEIGHT, LocalControl, HostView, host_reward
+from iroko_gym.bench.local import FEATURES, QUEUE_TARGET, LocalControl, HostView, host_reward
 from iroko_gym.bench.ppo import EpisodeCycle, LocalPolicy, load_policy, save_model, train
 from iroko_gym.bench.runner import run_grid
 from iroko_gym.bench.storage import ResultStore
@@ -70,13 +70,20 @@ def test_actions_scale_the_rate_in_force_within_the_box():
     env.close()
 
 
-def test_a_hosts_own_reward_is_what_it_sent_minus_the_queue_on_its_path():
+def test_a_hosts_own_reward_is_what_it_sent_priced_by_the_queue_on_its_path():
     env = _dumbbell()
     view = HostView(env.unwrapped)
-    obs = _obs(env, {"port s2-eth2 backlog": 0.1, "port s1-eth2 bw_rx": 0.6, "port s1-eth3 bw_rx": 0.05},
-               [1.0, 0.1, 1.0, 1.0])
-    # h1 and h2 share the queue towards h3; h1 sent most of what crossed it, h2 starved
-    assert host_reward(view.features(obs))[:2] == pytest.approx([0.6 - QUEUE_WEIGHT * 0.1, 0.05 - QUEUE_WEIGHT * 0.1])
+
+    def rewards(queue: float) -> np.ndarray:
+        # h1 and h2 share the queue towards h3; h1 sent most of what crossed it, h2 little
+        obs = _obs(env, {"port s2-eth2 backlog": queue, "port s1-eth2 bw_rx": 0.6, "port s1-eth3 bw_rx": 0.05},
+                   [1.0, 0.1, 1.0, 1.0])
+        return host_reward(view.features(obs))[:2]
+
+    assert rewards(0.0) == pytest.approx([0.6, 0.05])  # no queue: what each sent
+    assert rewards(QUEUE_TARGET / 2) == pytest.approx([0.3, 0.025])
+    assert rewards(QUEUE_TARGET) == pytest.approx([0.0, 0.0], abs=1e-6)  # at the target sending neither pays nor costs
+    assert rewards(0.5) == pytest.approx([0.6 * (1 - 0.5 / QUEUE_TARGET), 0.05 * (1 - 0.5 / QUEUE_TARGET)])  # above, it costs
     env.close()
 
 
