@@ -180,14 +180,16 @@ QUICK: dict[str, Any] = {
 #: ``--paper``: the grid of issue 12's first table (agents, patterns, split, 300 steps of 20 ms at
 #: 100 Mbit/s, PPO 15,000 steps in rollouts of 500) with 5 seeds, so every cell has an interval, and
 #: the reward the benchmark scores (``utilisation_queue``; ``--reward step`` gives the issue's), the
-#: local control (``--ppo-control central`` gives the issue's PPO) and two training envs.
+#: local control (``--ppo-control central`` gives the issue's PPO), each host rewarded by its own
+#: delivered rate priced by its path's queue (``--ppo-reward env`` shares the env's reward instead)
+#: and two training envs.
 #: Held-out patterns (hotspot, bijection) and every evaluation seed's traffic are never trained on:
 #: training episodes take their traffic seeds from ``bench/ppo.py``'s ``TRAIN_SEED_BASE`` upwards.
 PAPER: dict[str, Any] = {
     "agents": ("tcp", "fair", "aimd", "ppo"), "patterns": ("incast", "stride", "hotspot", "bijection"),
     "train_patterns": ("incast", "stride"), "seeds": 5, "episodes": 1, "steps": 300, "step_interval_ms": 20.0,
     "capacity_mbps": 100.0, "ppo_steps": 15_000, "ppo_rollout_steps": 500, "reward": "utilisation_queue",
-    "ppo_control": "local", "train_envs": 2,
+    "ppo_control": "local", "ppo_reward": "host", "train_envs": 2,
 }
 PRESETS = {"quick": QUICK, "paper": PAPER}
 

@@ -85,7 +85,7 @@ def test_cli_without_subcommand_means_run(monkeypatch):
 
 def test_ppo_flags_are_the_learners_own_names():
     names = {f.name for f in dataclasses.fields(PPOConfig)}
-    ppo_fields = [f.name for f in dataclasses.fields(BenchConfig) if f.name.startswith("ppo_") and f.name not in ("ppo_steps", "ppo_control")]
+    ppo_fields = [f.name for f in dataclasses.fields(BenchConfig) if f.name.startswith("ppo_") and f.name not in ("ppo_steps", "ppo_control", "ppo_reward")]
     assert ppo_fields and all(name[len("ppo_"):] in names for name in ppo_fields)
     cfg = parse("--ppo-learning-rate", "0.001", "--ppo-rollout-steps", "50", "--ppo-minibatch-size", "5")
     params = cfg.ppo_params(seed=3)
@@ -113,6 +113,7 @@ def test_paper_preset_is_issue_12s_grid_with_five_seeds_and_flags_still_win():
     cfg = parse("--paper")
     assert (cfg.seeds, cfg.steps, cfg.step_interval_ms, cfg.capacity_mbps, cfg.ppo_steps) == (5, 300, 20.0, 100.0, 15_000)
     assert cfg.agents == ("tcp", "fair", "aimd", "ppo") and set(cfg.patterns) - set(cfg.train_patterns) == {"hotspot", "bijection"}
+    assert (cfg.ppo_control, cfg.ppo_reward, cfg.reward) == ("local", "host", "utilisation_queue")
     assert parse("--paper", "--seeds", "3").seeds == 3 and PAPER["seeds"] == 5
     with pytest.raises(ConfigError, match="two presets"):
         parse("--paper", "--quick")
