@@ -99,7 +99,10 @@ def caption(config: dict[str, Any]) -> str:
              f"{config.get('workload', '?')} load {config.get('offered_load', '?')}", f"cc {config.get('cc', '?')}",
              f"{config.get('seeds', '?')} seeds", f"reward {config.get('reward', '?')}"]
     if "ppo" in config.get("agents", ()):
-        parts.append(f"PPO {config.get('ppo_steps', '?')} steps on {','.join(config.get('train_patterns', ()))}")
+        # a result stored before a field existed ran with that field's old and only value
+        control, reward = config.get("ppo_control", "central"), config.get("ppo_reward", "env")
+        parts.append(f"PPO {control} control, {reward} reward, {config.get('ppo_steps', '?')} steps on "
+                     f"{','.join(config.get('train_patterns', ()))}")
     return " | ".join(parts) + f". Bars/bands: {CI_TEXT}."
 
 

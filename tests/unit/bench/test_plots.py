@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from iroko_gym.bench.plots import FORMATS, PLOTS, draw_all
+from iroko_gym.bench.plots import FORMATS, PLOTS, caption, draw_all
 
 from .conftest import AGENTS, PATTERNS, write_synthetic_result
 
@@ -55,3 +55,11 @@ def test_drawing_leaves_pyplot_alone(tmp_path):
     write_synthetic_result(tmp_path, seeds=1, steps=3)
     draw_all(tmp_path)
     assert "matplotlib.pyplot" not in sys.modules or not sys.modules["matplotlib.pyplot"].get_fignums()
+
+
+def test_the_caption_names_what_ppo_saw_and_was_rewarded_by():
+    grid = {"topo": ["dumbbell"], "agents": ["tcp", "ppo"], "ppo_steps": 15000, "train_patterns": ["incast", "stride"]}
+    assert "PPO local control, host reward, 15000 steps on incast,stride" in caption(
+        {**grid, "ppo_control": "local", "ppo_reward": "host"})
+    assert "PPO central control, env reward" in caption(grid)  # stored before either choice existed
+    assert "PPO" not in caption({**grid, "agents": ["tcp"]})
