@@ -26,12 +26,13 @@ import torch
 
 from iroko_gym.atomic import atomic_write
 from iroko_gym.bench.config import PPO_DEFAULTS
-from iroko_gym.bench.local import AGENT_ACTION, FEATURES, SENDS, HostView, host_reward
+from iroko_gym.bench.local import AGENT_ACTION, FEATURES, HOST_REWARDS, SENDS, HostView, host_reward
 from iroko_gym.errors import ConfigError
 from iroko_gym.remote import config as learner_config
 from iroko_gym.remote.networks import ActorCritic
 from iroko_gym.remote.ppo import PPO
 from iroko_gym.remote.trajectory import TrajectoryData
+from iroko_gym.validate import check_choice
 
 
 def _one_thread() -> None:
@@ -181,6 +182,7 @@ def train(envs: gym.vector.VectorEnv, params: learner_config.PPOConfig, total_st
     Returns the model and one learning-curve row per finished episode (env steps so far, return
     of the env's reward, pattern).  ``on_step(n)`` follows the steps (progress bars).
     """
+    check_choice("reward", reward, HOST_REWARDS)
     _one_thread()
     torch.manual_seed(params.seed)
     n = envs.num_envs

@@ -175,6 +175,8 @@ def test_a_per_host_reward_without_the_local_control_is_refused():
     vec = gym.vector.SyncVectorEnv([lambda: env], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     with pytest.raises(ConfigError, match="per-host reward needs the local control"):
         train(vec, PPO_DEFAULTS, 4, [{}], reward="host")
+    with pytest.raises(ConfigError, match="reward.*'shared'"):
+        train(vec, PPO_DEFAULTS, 4, [{}], reward="shared")
     vec.close()
 
 
