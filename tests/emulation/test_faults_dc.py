@@ -29,8 +29,13 @@ def _links_with(prefix: str) -> list[str]:
 
 def _child(tmp_path, patch: str, topology: str = "dumbbell") -> tuple[int, str]:
     """Run an env in a child with ``patch`` applied; returns (exit status, prefix it printed)."""
+    # A child started from a background job inherits SIGINT ignored (POSIX, without job control),
+    # and Python then keeps it ignored: give it the handlers an interactive Python has, so a
+    # signal sent to it means what it means at a terminal, however the tests were launched.
     script = textwrap.dedent("""
         import os, signal, sys
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         import gymnasium as gym
         import iroko_gym
         from iroko_gym.dc import registry
