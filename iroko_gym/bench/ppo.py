@@ -225,7 +225,7 @@ def train(envs: gym.vector.VectorEnv, params: learner_config.PPOConfig, total_st
         for i in range(n):
             returns[i] += float(env_reward[i])
             lengths[i] += 1
-            if terminated[i] or truncated[i]:
+            if ended[i]:
                 curve.append({"episode": len(curve), "env_steps": steps, "return": float(returns[i]), "length": lengths[i],
                               "pattern": episode_option(i, episodes[i], reset_options).get("pattern", "")})
                 episodes[i] += 1
