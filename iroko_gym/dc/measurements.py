@@ -7,6 +7,7 @@ can be unit-tested on hand-made values without a network.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -33,7 +34,7 @@ class Snapshot:
     host_rx_bps: np.ndarray  # what was delivered to each host
     host_capacity_bps: np.ndarray
 
-    @property
+    @cached_property  # the observation reads it twice (backlog, d_backlog) and the reward once
     def queue_fraction(self) -> np.ndarray:
         """Mean backlog of each port as a fraction of its bound, in [0, 1]."""
         return np.clip(self.port_backlog_bytes / self.port_queue_limit_bytes, 0.0, 1.0)

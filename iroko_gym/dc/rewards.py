@@ -16,6 +16,7 @@ Conventions (shared by all terms):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -46,8 +47,8 @@ RewardSpec = Union[str, Sequence[str], Mapping[str, float]]
 
 def max_queue_fraction(snap: Snapshot) -> float:
     """Largest mean port backlog as a fraction of its bound, in [0, 1] (0 without ports)."""
-    frac = np.nan_to_num(snap.queue_fraction, nan=0.0, posinf=1.0)
-    return float(frac.max()) if frac.size else 0.0
+    # fmax skips NaN (a port without a bound); queue_fraction is clipped, so no infinity is left
+    return float(np.fmax.reduce(snap.queue_fraction, initial=0.0))
 
 
 def jain_index(values: np.ndarray) -> float:
@@ -59,15 +60,21 @@ def jain_index(values: np.ndarray) -> float:
     return float(np.sum(x)) ** 2 / (x.size * sq)
 
 
+@functools.lru_cache(maxsize=8)
+def _gini_weights(n: int) -> np.ndarray:
+    """``2 i - n - 1`` for the ranks ``i = 1..n`` (read-only: shared between calls)."""
+    weights = 2.0 * np.arange(1, n + 1) - n - 1
+    weights.flags.writeable = False
+    return weights
+
+
 def gini_coefficient(values: np.ndarray) -> float:
     """Gini coefficient of non-negative values, in [0, (n-1)/n]; 0 for all-zero or empty."""
     x = np.sort(np.asarray(values, dtype=float))
-    total = float(np.sum(x))
+    total = float(x.sum())
     if x.size == 0 or total == 0.0:
         return 0.0
-    n = x.size
-    ranks = np.arange(1, n + 1)
-    return float(np.sum((2 * ranks - n - 1) * x)) / (n * total)
+    return float(np.dot(_gini_weights(x.size), x)) / (x.size * total)
 
 
 def _mean(action: np.ndarray) -> float:
@@ -126,7 +133,9 @@ def delivered_fraction(snap: Snapshot) -> float:
     capacity = float(np.sum(snap.host_capacity_bps))
     if capacity <= 0.0:
         return 0.0
-    delivered = float(np.sum(np.nan_to_num(snap.host_rx_bps, nan=0.0, posinf=0.0)))
+    delivered = float(np.sum(snap.host_rx_bps))
+    if not math.isfinite(delivered):  # a NaN or infinite rate among them: those count as nothing
+        delivered = float(np.sum(np.nan_to_num(snap.host_rx_bps, nan=0.0, posinf=0.0)))
     return min(max(delivered / capacity, 0.0), 1.0)
 
 

@@ -13,10 +13,12 @@ from iroko_gym.dc.measurements import Snapshot
 from iroko_gym.dc.rewards import (
     REWARDS,
     STEP_QUEUE_THRESHOLD,
+    delivered_fraction,
     describe_reward,
     gini_coefficient,
     jain_index,
     make_reward,
+    max_queue_fraction,
 )
 from iroko_gym.errors import ActionError, ConfigError
 
@@ -49,6 +51,25 @@ def test_helpers_on_hand_values():
     assert gini_coefficient(A) == pytest.approx(0.25)
     assert jain_index(np.array([1.0, 0.0, 0.0, 0.0])) == pytest.approx(0.25)
     assert gini_coefficient(np.array([1.0, 0.0, 0.0, 0.0])) == pytest.approx(0.75)
+
+
+def test_gini_on_three_values_and_on_the_same_size_again():
+    # sorted 0, 1, 3: (-2*0 + 0*1 + 2*3) / (3 * 4) = 0.5; the weights of a size are cached, not stale
+    for _ in range(2):
+        assert gini_coefficient(np.array([3.0, 0.0, 1.0])) == pytest.approx(0.5)
+    assert gini_coefficient(np.array([1.0, 0.0])) == pytest.approx(0.5)
+
+
+def test_a_port_without_a_bound_does_not_count_in_the_worst_queue():
+    assert max_queue_fraction(snap(backlog=(0.0, 30.0), limit=(0.0, 100.0))) == pytest.approx(0.3)  # 0/0 is NaN
+    assert max_queue_fraction(snap(backlog=(), limit=())) == 0.0
+    assert max_queue_fraction(snap(backlog=(500.0, 0.0))) == 1.0  # clipped at its bound
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_non_finite_delivered_rate_counts_as_nothing(bad):
+    assert delivered_fraction(snap(rx=(5e6, bad))) == pytest.approx(0.25)
+    assert delivered_fraction(snap(rx=(5e6, 5e6))) == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize(
