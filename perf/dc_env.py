@@ -1,11 +1,12 @@
 """DCEnv timing and accuracy on the real emulated dumbbell (root needed).
 
 Measures: cold start (make -> first observation), reset, close; step overhead beyond the step
-interval (p50/p99) at the default 100 ms and, on a 1 Gbit/s dumbbell, at 5, 10 and 20 ms (issue
-12's training setting: the overhead is what a fast step loses); action-to-rate-applied latency
-(p50/p99); rate accuracy (commanded vs measured sending rate, 10 %..100 % of capacity, TCP and
-UDP).  Prints the figures next to their targets and the load average, and writes them to
-perf/out/dc_env.json.  The machine's load moves the p99 a lot: compare runs at similar load.
+interval (p50/p99) at the default 100 ms and, on a 1 Gbit/s dumbbell, at 5, 10 and 20 ms, without
+and with the env's ``warm_up_ms`` (issue 12's training setting: the overhead is what a fast step
+loses); action-to-rate-applied latency (p50/p99); rate accuracy (commanded vs measured sending
+rate, 10 %..100 % of capacity, TCP and UDP).  Prints the figures next to their targets and the
+load average, and writes them to perf/out/dc_env.json.  The machine's load moves the p99 a lot:
+compare runs at similar load.
 
     sudo -E .venv/bin/python -m perf.dc_env [--steps 500] [--quick] [--only-overhead]
 """
@@ -27,6 +28,8 @@ TARGETS = {"cold_start_s": 3.0, "step_overhead_p99_ms": 5.0, "apply_latency_p99_
            "fast_step_overhead_p50_ms": 0.5, "fast_step_overhead_p99_ms": 1.0}
 #: Step intervals of the 1 Gbit/s overhead sweep (ms).
 FAST_INTERVALS_MS = (5.0, 10.0, 20.0)
+#: The env's ``warm_up_ms`` in the sweep: off, then the value docs/results.md reports.
+WARM_UPS_MS = (0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -94,19 +97,21 @@ def accuracy(args: Args, transport: str) -> list[dict]:
 
 
 def fast_overhead(args: Args) -> list[dict]:
-    """Step overhead on the 1 Gbit/s dumbbell at each of :data:`FAST_INTERVALS_MS`."""
+    """Step overhead on the 1 Gbit/s dumbbell at each of :data:`FAST_INTERVALS_MS`, for each of :data:`WARM_UPS_MS`."""
     rows = []
-    for interval in FAST_INTERVALS_MS:
-        env = gym.make("dc-iroko-v0", capacity_mbps=1000.0, step_interval_ms=interval, sample_interval_ms=min(interval, 10.0),
-                       max_steps=args.steps + 1)
-        rows.append({"load_avg_1m": os.getloadavg()[0], **step_overhead(env, args.steps)})
+    for warm_up in WARM_UPS_MS:
+        for interval in FAST_INTERVALS_MS:
+            env = gym.make("dc-iroko-v0", capacity_mbps=1000.0, step_interval_ms=interval,
+                           sample_interval_ms=min(interval, 10.0), max_steps=args.steps + 1, warm_up_ms=warm_up)
+            rows.append({"load_avg_1m": os.getloadavg()[0], "warm_up_ms": warm_up, **step_overhead(env, args.steps)})
     return rows
 
 
 def print_fast(rows: list[dict]) -> None:
     for r in rows:
         o = r["step_overhead_ms"]
-        print(f"1 Gbit/s, {r['step_interval_ms']:.0f} ms steps: overhead p50 {o['p50']:.2f} ms, p99 {o['p99']:.2f} ms "
+        print(f"1 Gbit/s, {r['step_interval_ms']:.0f} ms steps, warm_up_ms {r['warm_up_ms']:g}: "
+              f"overhead p50 {o['p50']:.2f} ms, p99 {o['p99']:.2f} ms "
               f"(targets <= {TARGETS['fast_step_overhead_p50_ms']} / {TARGETS['fast_step_overhead_p99_ms']} ms; "
               f"load average {r['load_avg_1m']:.2f})")
 

@@ -105,19 +105,32 @@ class PortCollector:
         if self._greenlet is None:
             self._greenlet = gevent.spawn(self._loop)
 
-    def wait_until(self, deadline: float) -> None:
+    def wait_until(self, deadline: float, busy: bool = False) -> None:
         """Sleep until ``time.monotonic()`` reaches ``deadline``, sampling meanwhile.
 
         gevent sleeps (so the sampling greenlet runs) until ``WAKE_SLACK_S`` before the deadline,
         then a precise ``time.sleep`` ends on time; no sample falls in those last 2 ms (the
-        window's closing sample is taken right after).
+        window's closing sample is taken right after).  ``busy``: spin instead, sampling nothing
+        (for the short wait after ``DCConfig.warm_up_ms``'s rehearsal).
         """
+        if busy:
+            while time.monotonic() < deadline:
+                pass
+            return
         coarse = deadline - WAKE_SLACK_S - time.monotonic()
         if coarse > 0:
             gevent.sleep(coarse)
         remaining = deadline - time.monotonic()
         if remaining > 0:
             time.sleep(remaining)
+
+    def warm_up(self) -> None:
+        """Run the closing reads (queue stats and byte counters of every port), keeping nothing."""
+        for sock, _ in self._groups:
+            for _ in sock.queues():
+                pass
+            for _ in sock.link_bytes():
+                pass
 
     # -- windows --------------------------------------------------------------------------------
     def open_window(self) -> None:

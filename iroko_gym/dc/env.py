@@ -116,6 +116,7 @@ class DCEnv(gym.Env[np.ndarray, np.ndarray]):
         self._network_factory = network_factory or _emulated_network
         self._network: Any = None
         self._fractions = np.ones(len(host_names))
+        self._last_snap: Snapshot | None = None  # what the last step (or reset) measured: warm_up_ms rehearses on it
         self._steps = 0
         self._episode_over = False
         self.current_pattern: TrafficPattern | None = None
@@ -154,6 +155,7 @@ class DCEnv(gym.Env[np.ndarray, np.ndarray]):
                                port_capacity_bps=np.array([p.capacity_mbps * 1e6 for p in self.topology.ports]),
                                host_capacity_bps=self._host_capacity_bps)
         obs = self._obs_builder.build(quiet, self._fractions)
+        self._last_snap = quiet
         info = {"prefix": self._network.prefix, "episode_dir": str(episode_dir), "pattern": pattern.name,
                 "num_flows": len(pattern.flows), "apply_latency_s": latency}
         return obs, info
@@ -170,8 +172,15 @@ class DCEnv(gym.Env[np.ndarray, np.ndarray]):
         self._network.open_window()
         latency = self._network.apply_rates(self._rates_bps(fractions)) if self.config.rate_control else 0.0
         self._fractions = fractions
-        self._network.wait_until(t0 + self.config.step_interval_ms / 1000.0)
+        deadline = t0 + self.config.step_interval_ms / 1000.0
+        if self.config.warm_up_ms:
+            self._network.wait_until(deadline - self.config.warm_up_ms / 1000.0)
+            self._rehearse(fractions)
+            self._network.wait_until(deadline, busy=True)  # a sleep would let the caches go cold again
+        else:
+            self._network.wait_until(deadline)
         snap = self._network.close_window()
+        self._last_snap = snap
         obs = self._obs_builder.build(snap, fractions)
         reward = float(self._reward_fn(snap, fractions))
         self._steps += 1
@@ -217,6 +226,15 @@ class DCEnv(gym.Env[np.ndarray, np.ndarray]):
             i = int(bad[0])
             raise ActionError(f"action[{i}] (host {self.topology.hosts[i].name}) is {arr[i]}: actions must be finite")
         return np.clip(arr, self.config.min_fraction, 1.0)
+
+    def _rehearse(self, fractions: np.ndarray) -> None:
+        """The step's closing work on the last step's measurements, every result thrown away
+        (``DCConfig.warm_up_ms``): the same code and kernel paths, run just before they count."""
+        snap = self._last_snap
+        self._network.warm_up()
+        self._obs_builder.build(snap, fractions)  # the snapshot it built last: its d_backlog base stays
+        self._reward_fn(snap, fractions)
+        self._step_info(snap, 0.0)
 
     def _rates_bps(self, fractions: np.ndarray) -> np.ndarray:
         return np.maximum(np.rint(fractions * self._host_capacity_bps), 1).astype(np.int64)

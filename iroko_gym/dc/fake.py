@@ -40,6 +40,7 @@ class FakeNetwork:
         self._steps_left: int | None = None
         self.closed = False
         self.episodes = 0
+        self.warm_ups = 0
 
     def start_episode(self, pattern: TrafficPattern) -> Path:
         self.episodes += 1
@@ -54,8 +55,11 @@ class FakeNetwork:
     def open_window(self) -> None:
         pass
 
-    def wait_until(self, deadline: float) -> None:
+    def wait_until(self, deadline: float, busy: bool = False) -> None:
         pass  # virtual time: one interval passes instantly
+
+    def warm_up(self) -> None:
+        self.warm_ups += 1  # nothing to read; counted so tests can see the env rehearse
 
     def close_window(self) -> Snapshot:
         dt = self.config.step_interval_ms / 1000.0

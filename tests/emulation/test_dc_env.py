@@ -46,8 +46,9 @@ def make_env(tmp_path):
         env.close()
 
 
-def test_udp_rate_set_by_action_is_the_rate_measured(make_env):
-    env = make_env(transport="udp", pattern="incast")
+@pytest.mark.parametrize("warm_up_ms", [0.0, 1.0])  # the rehearsal's reads leave the windows as they were
+def test_udp_rate_set_by_action_is_the_rate_measured(make_env, warm_up_ms):
+    env = make_env(transport="udp", pattern="incast", warm_up_ms=warm_up_ms)
     env.reset(seed=0)
     action = np.array([0.3, 0.2, 0.05, 0.05], dtype=np.float32)  # h1, h2 send to h3 (0.5 of the bottleneck)
     for _ in range(5):  # let the rates settle

@@ -39,6 +39,9 @@ BAD = [
     ("max_steps", True),
     ("capacity_mbps", math.inf),
     ("step_interval_ms", "100"),
+    ("warm_up_ms", -1.0),
+    ("warm_up_ms", math.nan),
+    ("warm_up_ms", 100.0),  # not shorter than the default 100 ms step
     ("topology", "fatree"),
     ("transport", "tpc"),
     ("congestion_control", 3),

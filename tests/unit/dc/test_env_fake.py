@@ -162,3 +162,32 @@ def test_congestion_control_missing_from_kernel_names_the_kernel_feature():
     assert "dctcp" not in available_congestion_controls()  # this machine's kernel (see README)
     with pytest.raises(DependencyError, match="tcp_dctcp"):
         gym.make("dc-iroko-v0", congestion_control="dctcp")
+
+
+def _run(warm_up_ms: float, steps: int = 12) -> tuple[list, FakeNetwork]:
+    env = make(warm_up_ms=warm_up_ms, step_interval_ms=20, reward="step+throughput", max_steps=100)
+    obs, _ = env.reset(seed=5)
+    out = [obs]
+    rng = np.random.default_rng(1)
+    for _ in range(steps):  # rates that swing, so that d_backlog and the reward move every step
+        obs, reward, _, _, info = env.step(rng.uniform(0.05, 1.0, size=4).astype(np.float32))
+        out.append((obs, reward, {k: v for k, v in info.items() if k != "apply_latency_s"}))
+    network = env.unwrapped._network
+    env.close()
+    return out, network
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return bool(np.array_equal(a, b))
+
+
+def test_warm_up_rehearses_every_step_and_changes_no_observation_reward_or_info():
+    plain, plain_net = _run(0.0)
+    warm, warm_net = _run(1.0)
+    assert (plain_net.warm_ups, warm_net.warm_ups) == (0, 12)
+    assert _same(plain, warm)
+    assert any(obs[1] != 0 for obs, _, _ in warm[1:])  # port 0's d_backlog moved, so its base was compared
