@@ -60,6 +60,7 @@ def test_gini_on_three_values_and_on_the_same_size_again():
     assert gini_coefficient(np.array([1.0, 0.0])) == pytest.approx(0.5)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered in divide:RuntimeWarning")  # the 0/0 on purpose
 def test_a_port_without_a_bound_does_not_count_in_the_worst_queue():
     assert max_queue_fraction(snap(backlog=(0.0, 30.0), limit=(0.0, 100.0))) == pytest.approx(0.3)  # 0/0 is NaN
     assert max_queue_fraction(snap(backlog=(), limit=())) == 0.0
