@@ -96,13 +96,18 @@ def accuracy(args: Args, transport: str) -> list[dict]:
     return rows
 
 
+def fast_dumbbell(interval_ms: float, steps: int, warm_up_ms: float) -> gym.Env:
+    """The 1 Gbit/s dumbbell of the fast-step figures, stepping every ``interval_ms`` for ``steps`` steps."""
+    return gym.make("dc-iroko-v0", capacity_mbps=1000.0, step_interval_ms=interval_ms,
+                    sample_interval_ms=min(interval_ms, 10.0), max_steps=steps + 1, warm_up_ms=warm_up_ms)
+
+
 def fast_overhead(args: Args) -> list[dict]:
     """Step overhead on the 1 Gbit/s dumbbell at each of :data:`FAST_INTERVALS_MS`, for each of :data:`WARM_UPS_MS`."""
     rows = []
     for warm_up in WARM_UPS_MS:
         for interval in FAST_INTERVALS_MS:
-            env = gym.make("dc-iroko-v0", capacity_mbps=1000.0, step_interval_ms=interval,
-                           sample_interval_ms=min(interval, 10.0), max_steps=args.steps + 1, warm_up_ms=warm_up)
+            env = fast_dumbbell(interval, args.steps, warm_up)
             rows.append({"load_avg_1m": os.getloadavg()[0], "warm_up_ms": warm_up, **step_overhead(env, args.steps)})
     return rows
 

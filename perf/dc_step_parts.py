@@ -20,12 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
-import iroko_gym  # noqa: F401
 from perf._common import percentiles, write_result
-from perf.dc_env import TARGETS
+from perf.dc_env import TARGETS, fast_dumbbell
 
 #: Means add up (the overhead's mean is the parts' plus the rest); medians of skewed parts do not.
 STATS = ("mean", "p50", "p99", "max")
@@ -58,8 +56,7 @@ def measure(interval_ms: float, steps: int, pin: bool, warm_up_ms: float) -> dic
         if len(cpus) < 2:
             raise SystemExit(f"--pin needs two CPUs or more; this process may run on {cpus}")
         os.sched_setaffinity(0, {cpus[0]})  # the traffic manager, started at make(), inherits it
-    env = gym.make("dc-iroko-v0", capacity_mbps=1000.0, step_interval_ms=interval_ms,
-                   sample_interval_ms=min(interval_ms, 10.0), max_steps=steps + 1, warm_up_ms=warm_up_ms)
+    env = fast_dumbbell(interval_ms, steps, warm_up_ms)
     dc = env.unwrapped
     times: dict[str, list[float]] = {part: [] for part in PARTS}
     overhead: list[float] = []
